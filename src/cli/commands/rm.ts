@@ -1,0 +1,5 @@
+/** `warren rm`: delete sandboxes and their workspaces. */
+import { lifecycleCommand } from "../lifecycle-command.js";
+
+export const rmCommand = () =>
+  lifecycleCommand("rm", "delete sandboxes and their workspaces (idempotent)", (w, ref) => w.sandboxes.delete(ref));

@@ -1,0 +1,27 @@
+/** The `warren` command line: one file per verb under commands/. */
+import { Command } from "commander";
+import { createCommand } from "./commands/create.js";
+import { doctorCommand } from "./commands/doctor.js";
+import { envCommand } from "./commands/env.js";
+import { execCommand } from "./commands/exec.js";
+import { logsCommand } from "./commands/logs.js";
+import { lsCommand } from "./commands/ls.js";
+import { reapCommand } from "./commands/reap.js";
+import { rmCommand } from "./commands/rm.js";
+import { runCommand } from "./commands/run.js";
+import { startCommand } from "./commands/start.js";
+import { statusCommand } from "./commands/status.js";
+import { stopCommand } from "./commands/stop.js";
+
+/** Builds the program. */
+export function buildProgram(): Command {
+  const program = new Command("warren")
+    .description("Self-hosted sandboxes for AI agents: isolated, persistent, journaled.\nState: $WARREN_HOME (default $XDG_DATA_HOME/warren).")
+    .version("0.1.0")
+    .enablePositionalOptions()
+    .showHelpAfterError();
+  for (const make of [runCommand, createCommand, execCommand, lsCommand, statusCommand, logsCommand, stopCommand, startCommand, rmCommand, reapCommand, envCommand, doctorCommand]) {
+    program.addCommand(make());
+  }
+  return program;
+}

@@ -1,0 +1,150 @@
+/**
+ * Configuration, resolved once into a frozen object. Precedence, highest first: explicit option >
+ * `WARREN_*` environment variable > config file (`$XDG_CONFIG_HOME/warren/config.json`) > default.
+ * Every field is documented in docs/configuration.md.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { InvalidArgumentError } from "./errors.js";
+
+/** Resolved configuration. */
+export interface WarrenConfig {
+  /** State directory (SQLite store, workspaces, environments). `WARREN_HOME`. @default $XDG_DATA_HOME/warren */
+  stateDir: string;
+  /** Driver used when none is named. `WARREN_DRIVER`. @default "bwrap" */
+  defaultDriver: string;
+  /** Environment used when none is named. `WARREN_ENV`. @default "host" */
+  defaultEnvironment: string;
+  /** Host uid (and gid) that sandboxed processes run as. `WARREN_SANDBOX_UID`. @default 61000 */
+  sandboxUid: number;
+  /** Most sandboxes that may be creating or running at once. `WARREN_MAX_SANDBOXES`. @default 256 */
+  maxActiveSandboxes: number;
+  /** TTL of a new sandbox. `WARREN_TTL_SECONDS`. @default 3600 */
+  defaultTtlSeconds: number;
+  /** Memory of a new sandbox. `WARREN_MEMORY_MIB`. @default 512 */
+  defaultMemoryMiB: number;
+  /** CPUs of a new sandbox. `WARREN_CPUS`. @default 1 */
+  defaultVcpuCount: number;
+  /** Process limit of a new sandbox. `WARREN_PIDS_MAX`. @default 512 */
+  defaultPidsMax: number;
+  /** Bytes of each output stream kept in results and the journal. `WARREN_MAX_OUTPUT_BYTES`. @default 1048576 */
+  maxOutputBytes: number;
+  /** Log level for structured logs on stderr. `WARREN_LOG_LEVEL`. @default "warn" */
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+}
+
+const fileSchema = z
+  .object({
+    stateDir: z.string().min(1),
+    defaultDriver: z.string().min(1),
+    defaultEnvironment: z.string().min(1),
+    sandboxUid: z.number().int().min(1).max(4294967294),
+    maxActiveSandboxes: z.number().int().min(1).max(100000),
+    defaultTtlSeconds: z.number().int().min(60).max(86400),
+    defaultMemoryMiB: z.number().int().min(128).max(32768),
+    defaultVcpuCount: z.number().int().min(1).max(8),
+    defaultPidsMax: z.number().int().min(16).max(1000000),
+    maxOutputBytes: z.number().int().min(1024).max(1 << 30),
+    logLevel: z.enum(["debug", "info", "warn", "error", "silent"]),
+  })
+  .partial()
+  .strict();
+
+const envNames: Record<keyof WarrenConfig, string> = {
+  stateDir: "WARREN_HOME",
+  defaultDriver: "WARREN_DRIVER",
+  defaultEnvironment: "WARREN_ENV",
+  sandboxUid: "WARREN_SANDBOX_UID",
+  maxActiveSandboxes: "WARREN_MAX_SANDBOXES",
+  defaultTtlSeconds: "WARREN_TTL_SECONDS",
+  defaultMemoryMiB: "WARREN_MEMORY_MIB",
+  defaultVcpuCount: "WARREN_CPUS",
+  defaultPidsMax: "WARREN_PIDS_MAX",
+  maxOutputBytes: "WARREN_MAX_OUTPUT_BYTES",
+  logLevel: "WARREN_LOG_LEVEL",
+};
+
+/** The environment variable that sets each field. */
+export const CONFIG_ENV_NAMES: Readonly<Record<keyof WarrenConfig, string>> = Object.freeze(envNames);
+
+/** Path of the config file. */
+export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), ".config");
+  return join(base, "warren", "config.json");
+}
+
+function defaults(env: NodeJS.ProcessEnv): WarrenConfig {
+  const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
+  return {
+    stateDir: join(dataHome, "warren"),
+    defaultDriver: "bwrap",
+    defaultEnvironment: "host",
+    sandboxUid: 61000,
+    maxActiveSandboxes: 256,
+    defaultTtlSeconds: 3600,
+    defaultMemoryMiB: 512,
+    defaultVcpuCount: 1,
+    defaultPidsMax: 512,
+    maxOutputBytes: 1048576,
+    logLevel: "warn",
+  };
+}
+
+function readFile(path: string): Partial<WarrenConfig> {
+  if (!existsSync(path)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new InvalidArgumentError(`config file ${path} is not valid JSON`, {
+      hint: "fix or remove the file",
+      cause: err,
+    });
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new InvalidArgumentError(`config file ${path} is invalid: ${parsed.error.issues[0]?.message}`, {
+      hint: `field "${parsed.error.issues[0]?.path.join(".")}"; see docs/configuration.md`,
+    });
+  }
+  return parsed.data;
+}
+
+function readEnv(env: NodeJS.ProcessEnv): Partial<WarrenConfig> {
+  const out: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(envNames)) {
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    const shape = fileSchema.shape[key as keyof typeof fileSchema.shape];
+    const candidate = /^-?\d+$/.test(value) && !["stateDir", "defaultDriver", "defaultEnvironment"].includes(key)
+      ? Number(value)
+      : value;
+    const parsed = shape.safeParse(candidate);
+    if (!parsed.success) {
+      throw new InvalidArgumentError(`environment variable ${name}=${value} is invalid`, {
+        hint: `${parsed.error.issues[0]?.message}; see docs/configuration.md`,
+      });
+    }
+    out[key] = parsed.data;
+  }
+  return out as Partial<WarrenConfig>;
+}
+
+/**
+ * Resolves the configuration once.
+ * @throws InvalidArgumentError when the config file or a WARREN_* variable is invalid.
+ */
+export function resolveConfig(
+  explicit: Partial<WarrenConfig> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<WarrenConfig> {
+  const defined = Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined));
+  return Object.freeze({
+    ...defaults(env),
+    ...readFile(configFilePath(env)),
+    ...readEnv(env),
+    ...defined,
+  });
+}

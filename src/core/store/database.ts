@@ -1,0 +1,96 @@
+/**
+ * Opens the SQLite store (WAL, busy timeout) and owns the schema. Migrations are numbered and run
+ * in order inside one transaction each; `PRAGMA user_version` records how far a file has come.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** The better-sqlite3 handle type. */
+export type Db = Database.Database;
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE sandboxes (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     driver TEXT NOT NULL,
+     environment TEXT NOT NULL,
+     state TEXT NOT NULL,
+     isolation TEXT NOT NULL,
+     vcpu_count INTEGER NOT NULL,
+     memory_mib INTEGER NOT NULL,
+     pids_max INTEGER NOT NULL,
+     network TEXT NOT NULL,
+     labels TEXT NOT NULL,
+     env TEXT NOT NULL,
+     ttl_seconds INTEGER NOT NULL,
+     on_timeout TEXT NOT NULL,
+     workspace_dir TEXT NOT NULL,
+     driver_state TEXT,
+     owner_pid INTEGER,
+     owner_start INTEGER,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     started_at INTEGER,
+     expires_at INTEGER,
+     last_error TEXT
+   );
+   CREATE UNIQUE INDEX sandboxes_live_name ON sandboxes(name) WHERE state != 'deleted';
+   CREATE INDEX sandboxes_state ON sandboxes(state);
+   CREATE TABLE journal (
+     sandbox_id TEXT NOT NULL REFERENCES sandboxes(id),
+     sequence INTEGER NOT NULL,
+     argv TEXT NOT NULL,
+     cwd TEXT NOT NULL,
+     status TEXT NOT NULL,
+     exit_code INTEGER,
+     stdout BLOB,
+     stderr BLOB,
+     truncated INTEGER NOT NULL DEFAULT 0,
+     timed_out INTEGER NOT NULL DEFAULT 0,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     duration_ms INTEGER,
+     error TEXT,
+     owner_pid INTEGER NOT NULL,
+     owner_start INTEGER NOT NULL,
+     PRIMARY KEY (sandbox_id, sequence)
+   );
+   CREATE INDEX journal_running ON journal(status) WHERE status = 'running';
+   CREATE TABLE locks (
+     name TEXT PRIMARY KEY,
+     owner_pid INTEGER NOT NULL,
+     owner_start INTEGER NOT NULL,
+     acquired_at INTEGER NOT NULL
+   );`,
+];
+
+/** Schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Opens (creating if needed) the store at `path` and brings its schema up to date. */
+export function openDatabase(path: string): Db {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 10000");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`store schema version ${current} is newer than this warren (${SCHEMA_VERSION}); upgrade warren`);
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      // Another process may have migrated between our read and this write transaction.
+      if ((db.pragma("user_version", { simple: true }) as number) > v) return;
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

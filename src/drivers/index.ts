@@ -1,0 +1,17 @@
+/** The built-in drivers. Front ends register these; core and service never import a driver. */
+import type { DriverFactory } from "../core/driver.js";
+import { DriverRegistry } from "../core/registry.js";
+import type { DriverFactoryOptions } from "../core/driver.js";
+import { bwrapDriverFactory } from "./bwrap/driver.js";
+import { fakeDriverFactory } from "./fake/driver.js";
+import { hostDriverFactory } from "./host/driver.js";
+
+/** Built-in driver factories, in probe order. */
+export const BUILTIN_DRIVERS: readonly DriverFactory[] = [bwrapDriverFactory, hostDriverFactory, fakeDriverFactory];
+
+/** A registry holding every built-in driver. */
+export function createBuiltinRegistry(options: DriverFactoryOptions): DriverRegistry {
+  const registry = new DriverRegistry(options);
+  for (const f of BUILTIN_DRIVERS) registry.register(f);
+  return registry;
+}

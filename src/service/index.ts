@@ -1,0 +1,57 @@
+/** Opens Warren's service layer on a state directory: config, store, environments, sandboxes. */
+import { mkdirSync } from "node:fs";
+import { resolveConfig, type WarrenConfig } from "../core/config.js";
+import { createLogger, type Logger } from "../core/log.js";
+import type { DriverRegistry } from "../core/registry.js";
+import type { DriverFactoryOptions } from "../core/driver.js";
+import { openStore, type Store } from "../core/store/index.js";
+import { Environments } from "./environments.js";
+import { SandboxService, type ReconcileReport, type ReapAction } from "./sandbox-service.js";
+
+export { SandboxService } from "./sandbox-service.js";
+export type { ExecOptions, ListOptions, ReapAction, ReconcileReport } from "./sandbox-service.js";
+export type { CreateOptions } from "./options.js";
+export { Environments } from "./environments.js";
+export type { EnvironmentInfo, PullProgress } from "./environments.js";
+
+/** An open Warren: everything a front end needs. */
+export interface Warren extends AsyncDisposable {
+  readonly config: Readonly<WarrenConfig>;
+  readonly store: Store;
+  readonly registry: DriverRegistry;
+  readonly environments: Environments;
+  readonly sandboxes: SandboxService;
+  readonly log: Logger;
+  /** What start-up reconcile and reap did. */
+  readonly startup: { reconcile: ReconcileReport; reaped: ReapAction[] };
+  close(): void;
+}
+
+/** How to open Warren. */
+export interface OpenWarrenOptions {
+  config?: Partial<WarrenConfig>;
+  env?: NodeJS.ProcessEnv;
+  /** Builds the driver registry (front ends pass the built-in drivers). */
+  registry: (options: DriverFactoryOptions) => DriverRegistry;
+  log?: Logger;
+  /** Run reconcile and the reaper at start. @default true */
+  reconcile?: boolean;
+}
+
+/** Opens the state directory, reconciles it with reality and reaps expired sandboxes. */
+export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
+  const config = resolveConfig(o.config, o.env);
+  const log = o.log ?? createLogger(config.logLevel);
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
+  const store = openStore(config.stateDir);
+  const registry = o.registry({ stateDir: config.stateDir, sandboxUid: config.sandboxUid });
+  const environments = new Environments(config.stateDir);
+  const sandboxes = new SandboxService({ config, store, registry, environments, log });
+  const startup = { reconcile: { lostCommands: [], stoppedSandboxes: [], failedCreations: [], removedResources: [] } as ReconcileReport, reaped: [] as ReapAction[] };
+  if (o.reconcile !== false) {
+    startup.reconcile = await sandboxes.reconcile();
+    startup.reaped = await sandboxes.reap();
+  }
+  const close = (): void => store.close();
+  return { config, store, registry, environments, sandboxes, log, startup, close, [Symbol.asyncDispose]: async () => close() };
+}
