@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { InvalidArgumentError } from "./errors.js";
 
@@ -141,10 +141,6 @@ export function resolveConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): Readonly<WarrenConfig> {
   const defined = Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined));
-  return Object.freeze({
-    ...defaults(env),
-    ...readFile(configFilePath(env)),
-    ...readEnv(env),
-    ...defined,
-  });
+  const merged: WarrenConfig = { ...defaults(env), ...readFile(configFilePath(env)), ...readEnv(env), ...defined };
+  return Object.freeze({ ...merged, stateDir: resolve(merged.stateDir) });
 }

@@ -1,6 +1,7 @@
 /**
  * Cgroups for the bwrap driver, v1 (one hierarchy per controller) and v2 (unified). Layout, the
- * same in both: `<root>/warren/<sandboxId>/` holds the limits; its children `holder/` (the
+ * same in both: `<root>/warren/<scope>/<sandboxId>/` holds the limits (the scope keeps two state
+ * directories on one host from touching each other's sandboxes); its children `holder/` (the
  * sandbox's long-lived processes) and `x<seq>-<ownerPid>-<ownerStart>/` (one per command, so a
  * timed-out or orphaned command is killed with every process it made, setsid or not).
  */
@@ -15,7 +16,7 @@ export interface CgroupLayout {
 }
 
 const V1_CONTROLLERS = ["memory", "pids", "cpu"] as const;
-const PARENT = "warren";
+const TOP = "warren";
 
 /** Detects the cgroup version under `base`; null when no usable hierarchy is mounted. */
 export function detectCgroups(base = "/sys/fs/cgroup"): CgroupLayout | null {
@@ -63,11 +64,22 @@ function subdirs(dir: string): string[] {
 
 /** Cgroup operations for one host. */
 export class Cgroups {
-  constructor(readonly layout: CgroupLayout) {}
+  /**
+   * @param layout what detectCgroups found
+   * @param scope one directory level naming the owner (a hash of the state directory)
+   */
+  constructor(
+    readonly layout: CgroupLayout,
+    private readonly scope: string,
+  ) {}
+
+  private parent(root: string): string {
+    return join(root, TOP, this.scope);
+  }
 
   /** Directories of one sandbox (one per hierarchy). */
   sandboxDirs(sandboxId: string): string[] {
-    return this.layout.roots.map((r) => join(r, PARENT, sandboxId));
+    return this.layout.roots.map((r) => join(this.parent(r), sandboxId));
   }
 
   /** `cgroup.procs` files that a process writes itself into to join `child` of a sandbox. */
@@ -87,9 +99,11 @@ export class Cgroups {
     const quota = String(limits.vcpuCount * CPU_PERIOD_US);
     if (this.layout.mode === "v2") {
       const root = this.layout.roots[0];
-      const parent = join(root, PARENT);
+      const top = join(root, TOP);
+      const parent = this.parent(root);
       this.enableV2Controllers(root);
       mkdirSync(parent, { recursive: true });
+      this.enableV2Controllers(top);
       this.enableV2Controllers(parent);
       const dir = join(parent, sandboxId);
       mkdirSync(dir, { recursive: true });
@@ -190,7 +204,7 @@ export class Cgroups {
   /** Sandbox ids that have a cgroup. */
   sandboxIds(): string[] {
     const ids = new Set<string>();
-    for (const r of this.layout.roots) for (const id of subdirs(join(r, PARENT))) ids.add(id);
+    for (const r of this.layout.roots) for (const id of subdirs(this.parent(r))) ids.add(id);
     return [...ids];
   }
 }

@@ -1,5 +1,6 @@
 /** The bwrap driver: Linux namespaces through bubblewrap, limits through cgroups (v1 or v2). */
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type {
@@ -70,7 +71,7 @@ export class BwrapDriver implements RuntimeDriver {
     if (!this.cgroups) {
       const bad = this.unusable();
       if (bad) throw new DriverUnavailableError(`bwrap driver unavailable: ${bad.reason}`, { hint: bad.hint });
-      this.cgroups = new Cgroups(detectCgroups()!);
+      this.cgroups = new Cgroups(detectCgroups()!, createHash("sha256").update(this.options.stateDir).digest("hex").slice(0, 12));
     }
     return this.cgroups;
   }
