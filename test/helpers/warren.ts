@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { WarrenConfig } from "../../src/core/config.js";
+import { cgroupScope } from "../../src/drivers/bwrap/driver.js";
+import { detectCgroups } from "../../src/drivers/bwrap/cgroups.js";
 import { createBuiltinRegistry } from "../../src/drivers/index.js";
 import { openWarren, type Warren } from "../../src/service/index.js";
 
@@ -51,23 +53,18 @@ export async function testWarren(config: Partial<WarrenConfig> = {}): Promise<Te
   };
 }
 
-/** Cgroups of this state dir's bwrap scope that still exist. */
+/** Cgroups left in this state dir's bwrap scope. */
 export function leakedCgroups(stateDir: string): string[] {
-  const out: string[] = [];
-  for (const root of ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]) {
-    const top = join(root, "warren");
-    if (!existsSync(top)) continue;
-    for (const scope of readdirSync(top)) {
-      const dir = join(top, scope);
-      for (const id of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
-        // Only this test's sandboxes: their ids appear in its state dir.
-        if (existsSync(join(stateDir, "workspaces", id.name)) || existsSync(join(stateDir, "drivers", "bwrap", id.name))) {
-          out.push(`cgroup ${join(dir, id.name)}`);
-        }
-      }
-    }
-  }
-  return out;
+  const layout = detectCgroups();
+  if (!layout) return [];
+  return layout.roots.flatMap((root) => {
+    const dir = join(root, "warren", cgroupScope(stateDir));
+    return existsSync(dir)
+      ? readdirSync(dir, { withFileTypes: true })
+          .filter((d) => d.isDirectory())
+          .map((d) => `cgroup ${join(dir, d.name)}`)
+      : [];
+  });
 }
 
 /** Whether the bwrap driver can run here; the reason when not (tests print it when skipping). */

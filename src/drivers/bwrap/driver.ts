@@ -20,6 +20,11 @@ import { isAlive } from "../../core/proc.js";
 import { Cgroups, detectCgroups } from "./cgroups.js";
 import { BwrapInstance, execCgroupOwner } from "./instance.js";
 
+/** The cgroup directory level of one state directory (a short hash of its path). */
+export function cgroupScope(stateDir: string): string {
+  return createHash("sha256").update(stateDir).digest("hex").slice(0, 12);
+}
+
 const TOOLS = ["/usr/bin/bwrap", "/usr/bin/nsenter", "/usr/bin/setpriv"];
 
 /** Driver for sandboxes made of namespaces (bubblewrap) and cgroups. */
@@ -71,7 +76,7 @@ export class BwrapDriver implements RuntimeDriver {
     if (!this.cgroups) {
       const bad = this.unusable();
       if (bad) throw new DriverUnavailableError(`bwrap driver unavailable: ${bad.reason}`, { hint: bad.hint });
-      this.cgroups = new Cgroups(detectCgroups()!, createHash("sha256").update(this.options.stateDir).digest("hex").slice(0, 12));
+      this.cgroups = new Cgroups(detectCgroups()!, cgroupScope(this.options.stateDir));
     }
     return this.cgroups;
   }
