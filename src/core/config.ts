@@ -11,7 +11,7 @@ import { InvalidArgumentError } from "./errors.js";
 
 /** Resolved configuration. */
 export interface WarrenConfig {
-  /** State directory (SQLite store, workspaces, environments). `WARREN_HOME`. @default $XDG_DATA_HOME/warren */
+  /** State directory (SQLite store, workspaces, environments). `WARREN_HOME`. @default $XDG_DATA_HOME/warren, or /var/lib/warren for root */
   stateDir: string;
   /** Driver used when none is named. `WARREN_DRIVER`. @default "bwrap" */
   defaultDriver: string;
@@ -75,10 +75,20 @@ export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, "warren", "config.json");
 }
 
+/**
+ * Default state directory: `$XDG_DATA_HOME/warren`; for root without XDG_DATA_HOME,
+ * `/var/lib/warren`, because root's home is mode 0700 and sandboxes run as an unprivileged uid
+ * that must reach the workspaces.
+ */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, "warren");
+  if (process.getuid?.() === 0) return "/var/lib/warren";
+  return join(env.HOME || homedir(), ".local", "share", "warren");
+}
+
 function defaults(env: NodeJS.ProcessEnv): WarrenConfig {
-  const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
   return {
-    stateDir: join(dataHome, "warren"),
+    stateDir: defaultStateDir(env),
     defaultDriver: "bwrap",
     defaultEnvironment: "host",
     sandboxUid: 61000,

@@ -47,6 +47,9 @@ class CappedBuffer {
   }
 }
 
+/** How long output pipes may stay open after the command exited before stragglers are killed. */
+const STRAGGLER_GRACE_MS = 200;
+
 /** Exit code of 124 marks a timeout, as with timeout(1). */
 export const TIMEOUT_EXIT_CODE = 124;
 
@@ -94,8 +97,15 @@ export function runProcess(o: RunProcessOptions): Promise<ExecOutcome> {
     if (o.stdin !== undefined) child.stdin.end(o.stdin);
     else child.stdin.end();
     child.on("error", (e) => (spawnError = e));
+    // Processes a command leaves behind may hold its stdout open; once the command itself has
+    // exited, give the pipes a moment to drain, then end the stragglers so the result returns.
+    let straggler: NodeJS.Timeout | undefined;
+    child.on("exit", () => {
+      straggler = setTimeout(kill, STRAGGLER_GRACE_MS);
+    });
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
+      clearTimeout(straggler);
       o.signal?.removeEventListener("abort", onAbort);
       if (spawnError) return reject(spawnError);
       if (aborted) return reject(o.signal?.reason ?? new Error("aborted"));

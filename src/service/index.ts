@@ -1,5 +1,6 @@
 /** Opens Warren's service layer on a state directory: config, store, environments, sandboxes. */
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { resolveConfig, type WarrenConfig } from "../core/config.js";
 import { createLogger, type Logger } from "../core/log.js";
 import type { DriverRegistry } from "../core/registry.js";
@@ -43,6 +44,8 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
   const config = resolveConfig(o.config, o.env);
   const log = o.log ?? createLogger(config.logLevel);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
+  // Sandboxed processes run as another uid and must be able to pass through to their workspace.
+  for (const sub of ["workspaces", "drivers", "environments"]) mkdirSync(join(config.stateDir, sub), { recursive: true, mode: 0o711 });
   const store = openStore(config.stateDir);
   const registry = o.registry({ stateDir: config.stateDir, sandboxUid: config.sandboxUid });
   const environments = new Environments(config.stateDir);

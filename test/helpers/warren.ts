@@ -3,7 +3,7 @@
  * `dispose` deletes every sandbox it made, then checks that nothing leaked (live rows, holder
  * processes, cgroups) and removes the directory.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { WarrenConfig } from "../../src/core/config.js";
@@ -23,6 +23,8 @@ export interface TestWarren {
 /** Opens a Warren on a fresh temporary state directory. */
 export async function testWarren(config: Partial<WarrenConfig> = {}): Promise<TestWarren> {
   const stateDir = mkdtempSync(join(tmpdir(), "warren-test-"));
+  // mkdtemp makes 0700; sandboxes run as another uid that must reach their workspace.
+  chmodSync(stateDir, 0o711);
   const warren = await openWarren({
     config: { logLevel: "silent", ...config, stateDir },
     env: { HOME: stateDir },

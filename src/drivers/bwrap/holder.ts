@@ -62,7 +62,13 @@ export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
   closeSync(log);
   const info = child.stdio[3] as NodeJS.ReadableStream;
   let text = "";
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let hasExited = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      hasExited = true;
+      resolve(code);
+    }),
+  );
   try {
     const initPid = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(
@@ -83,6 +89,7 @@ export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
     // The init forks the sandbox's command once mounts and namespaces are in place.
     let sleeper: number | null = null;
     while ((sleeper = firstChild(initPid)) === null) {
+      if (hasExited) throw new InternalError("bubblewrap exited while the sandbox was starting");
       if (Date.now() > deadline) throw new TimeoutError(`sandbox did not become ready within ${s.healthTimeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 1));
     }

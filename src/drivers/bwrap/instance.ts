@@ -7,7 +7,7 @@ import { isAlive, selfIdentity, type ProcessIdentity } from "../../core/proc.js"
 import { runProcess } from "../../core/spawn.js";
 import { JOIN_CGROUPS_SCRIPT, baseEnv, holderArgs, nsenterArgs } from "./args.js";
 import type { Cgroups } from "./cgroups.js";
-import { hostRootLinks, writeEtc } from "./etc.js";
+import { assertReachable, hostRootLinks, writeEtc } from "./etc.js";
 import { spawnHolder, type HolderProcesses } from "./holder.js";
 
 const HOST_PATH = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
@@ -64,6 +64,9 @@ export class BwrapInstance implements RuntimeInstance {
     writeEtc(etcDir, this.config.hostname);
     mkdirSync(this.config.workspaceDir, { recursive: true });
     chownSync(this.config.workspaceDir, sandboxUid, sandboxUid);
+    for (const p of [this.config.workspaceDir, etcDir, this.config.environment.rootfsPath]) {
+      if (p) assertReachable(p, sandboxUid);
+    }
     // Start clean: a holder left from a crash would share the cgroup.
     await cgroups.killAll(this.id).catch(() => undefined);
     cgroups.removeSandbox(this.id);
