@@ -11,7 +11,7 @@ export interface GlobalOptions {
 
 /** Adds `--json` to a command. */
 export function withJson(cmd: Command): Command {
-  return cmd.addOption(new Option("--json", "print one JSON document on stdout (errors as {\"error\":{...}})"));
+  return cmd.addOption(new Option("--json", 'print one JSON document on stdout (errors as {"error":{...}})'));
 }
 
 /** Opens Warren with the built-in drivers (reconcile and reap run first, as on every call). */
@@ -23,7 +23,10 @@ export function open(): Promise<Warren> {
  * Runs a verb: opens Warren, calls `fn`, closes, and sets the exit status (the number `fn`
  * returns, or the error's).
  */
-export async function runVerb(json: boolean | undefined, fn: (w: Warren) => Promise<number | void>): Promise<void> {
+export async function runVerb(
+  json: boolean | undefined,
+  fn: (w: Warren) => Promise<number | void>,
+): Promise<void> {
   let warren: Warren | null = null;
   try {
     warren = await open();

@@ -31,8 +31,12 @@ export function addCreateOptions(cmd: Command): Command {
     .option("--memory <mib>", "memory limit in MiB, 128-32768 (default 512)", int("--memory"))
     .option("--pids <n>", "process limit, 16-65536 (default 512)", int("--pids"))
     .option("--ttl <seconds>", "lifetime, 60-86400 seconds (default 3600)", int("--ttl"))
-    .addOption(new Option("--on-timeout <policy>", "what happens when the TTL runs out").choices(["stop", "delete"]))
-    .addOption(new Option("--network <policy>", "network: none (only loopback) or host").choices(["none", "host"]))
+    .addOption(
+      new Option("--on-timeout <policy>", "what happens when the TTL runs out").choices(["stop", "delete"]),
+    )
+    .addOption(
+      new Option("--network <policy>", "network: none (only loopback) or host").choices(["none", "host"]),
+    )
     .option("--label <key=value>", "label (repeatable)", collect)
     .option("--setenv <key=value>", "environment variable for every command (repeatable)", collect)
     .option("--allow-host", "allow the host driver, which gives NO isolation");

@@ -6,7 +6,11 @@ import { runVerb, withJson } from "./context.js";
 import { printJson } from "./render.js";
 
 /** A verb that applies `op` to each sandbox named. */
-export function lifecycleCommand(name: string, description: string, op: (w: Warren, ref: string) => Promise<Sandbox>): Command {
+export function lifecycleCommand(
+  name: string,
+  description: string,
+  op: (w: Warren, ref: string) => Promise<Sandbox>,
+): Command {
   const cmd = new Command(name).description(description).argument("<sandbox...>", "sandbox ids or names");
   withJson(cmd).action(async (refs: string[], f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
@@ -18,4 +22,3 @@ export function lifecycleCommand(name: string, description: string, op: (w: Warr
   );
   return cmd;
 }
-

@@ -16,11 +16,26 @@ import { stopCommand } from "./commands/stop.js";
 /** Builds the program. */
 export function buildProgram(): Command {
   const program = new Command("warren")
-    .description("Self-hosted sandboxes for AI agents: isolated, persistent, journaled.\nState: $WARREN_HOME (default $XDG_DATA_HOME/warren).")
+    .description(
+      "Self-hosted sandboxes for AI agents: isolated, persistent, journaled.\nState: $WARREN_HOME (default $XDG_DATA_HOME/warren).",
+    )
     .version("0.1.0")
     .enablePositionalOptions()
     .showHelpAfterError();
-  for (const make of [runCommand, createCommand, execCommand, lsCommand, statusCommand, logsCommand, stopCommand, startCommand, rmCommand, reapCommand, envCommand, doctorCommand]) {
+  for (const make of [
+    runCommand,
+    createCommand,
+    execCommand,
+    lsCommand,
+    statusCommand,
+    logsCommand,
+    stopCommand,
+    startCommand,
+    rmCommand,
+    reapCommand,
+    envCommand,
+    doctorCommand,
+  ]) {
     program.addCommand(make());
   }
   return program;

@@ -43,7 +43,8 @@ export function printError(err: unknown, json: boolean): number {
 /** Formats rows as left-aligned columns. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
   return [line(headers), ...rows.map(line)].join("\n") + "\n";
 }
 
@@ -52,7 +53,12 @@ export function relative(iso: string | null, now = Date.now()): string {
   if (!iso) return "-";
   const diff = Date.parse(iso) - now;
   const abs = Math.abs(diff) / 1000;
-  const text = abs < 60 ? `${Math.round(abs)}s` : abs < 3600 ? `${Math.round(abs / 60)}m` : `${(abs / 3600).toFixed(1)}h`;
+  const text =
+    abs < 60
+      ? `${Math.round(abs)}s`
+      : abs < 3600
+        ? `${Math.round(abs / 60)}m`
+        : `${(abs / 3600).toFixed(1)}h`;
   return diff >= 0 ? `in ${text}` : `${text} ago`;
 }
 
@@ -68,7 +74,12 @@ export function describeSandbox(s: Sandbox): string {
     ["network", s.network],
     ["workspace", s.workspaceDir],
     ["ttl", `${s.ttlSeconds}s, then ${s.onTimeout}${s.expiresAt ? ` (${relative(s.expiresAt)})` : ""}`],
-    ["labels", Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "-"],
+    [
+      "labels",
+      Object.entries(s.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ") || "-",
+    ],
     ["created", s.createdAt],
     ["last error", s.lastError ?? "-"],
   ];

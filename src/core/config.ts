@@ -46,7 +46,11 @@ const fileSchema = z
     defaultMemoryMiB: z.number().int().min(128).max(32768),
     defaultVcpuCount: z.number().int().min(1).max(8),
     defaultPidsMax: z.number().int().min(16).max(1000000),
-    maxOutputBytes: z.number().int().min(1024).max(1 << 30),
+    maxOutputBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1 << 30),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]),
   })
   .partial()
@@ -128,9 +132,10 @@ function readEnv(env: NodeJS.ProcessEnv): Partial<WarrenConfig> {
     const value = env[name];
     if (value === undefined || value === "") continue;
     const shape = fileSchema.shape[key as keyof typeof fileSchema.shape];
-    const candidate = /^-?\d+$/.test(value) && !["stateDir", "defaultDriver", "defaultEnvironment"].includes(key)
-      ? Number(value)
-      : value;
+    const candidate =
+      /^-?\d+$/.test(value) && !["stateDir", "defaultDriver", "defaultEnvironment"].includes(key)
+        ? Number(value)
+        : value;
     const parsed = shape.safeParse(candidate);
     if (!parsed.success) {
       throw new InvalidArgumentError(`environment variable ${name}=${value} is invalid`, {
@@ -151,6 +156,11 @@ export function resolveConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): Readonly<WarrenConfig> {
   const defined = Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined));
-  const merged: WarrenConfig = { ...defaults(env), ...readFile(configFilePath(env)), ...readEnv(env), ...defined };
+  const merged: WarrenConfig = {
+    ...defaults(env),
+    ...readFile(configFilePath(env)),
+    ...readEnv(env),
+    ...defined,
+  };
   return Object.freeze({ ...merged, stateDir: resolve(merged.stateDir) });
 }

@@ -127,7 +127,11 @@ export function runProcess(o: RunProcessOptions): Promise<ExecOutcome> {
 }
 
 /** Rejects with `onTimeout()` if `promise` has not settled within `ms`. */
-export async function withDeadline<T>(promise: Promise<T>, ms: number | undefined, onTimeout: () => Error): Promise<T> {
+export async function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number | undefined,
+  onTimeout: () => Error,
+): Promise<T> {
   if (ms === undefined) return promise;
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -7,7 +7,11 @@ import { fakeDriverFactory } from "./fake/driver.js";
 import { hostDriverFactory } from "./host/driver.js";
 
 /** Built-in driver factories, in probe order. */
-export const BUILTIN_DRIVERS: readonly DriverFactory[] = [bwrapDriverFactory, hostDriverFactory, fakeDriverFactory];
+export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
+  bwrapDriverFactory,
+  hostDriverFactory,
+  fakeDriverFactory,
+];
 
 /** A registry holding every built-in driver. */
 export function createBuiltinRegistry(options: DriverFactoryOptions): DriverRegistry {

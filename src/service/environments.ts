@@ -6,7 +6,17 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { EnvironmentRef } from "../core/driver.js";
 import { InternalError, InvalidStateError, NotFoundError, DriverUnavailableError } from "../core/errors.js";
@@ -136,7 +146,9 @@ export class Environments {
     const env = this.list().find((e) => e.name === name);
     if (!env) {
       throw new NotFoundError(`no environment named "${name}"`, {
-        hint: `known environments: ${this.list().map((e) => e.name).join(", ")} (see \`warren env ls\`)`,
+        hint: `known environments: ${this.list()
+          .map((e) => e.name)
+          .join(", ")} (see \`warren env ls\`)`,
       });
     }
     return env;
@@ -160,12 +172,17 @@ export class Environments {
    * Builds (or rebuilds with `force`) an environment. Nothing is left behind on failure.
    * @throws NotFoundError, DriverUnavailableError (debootstrap missing), InternalError (build failed).
    */
-  async pull(name: string, options: { force?: boolean; onProgress?: PullProgress } = {}): Promise<EnvironmentInfo> {
+  async pull(
+    name: string,
+    options: { force?: boolean; onProgress?: PullProgress } = {},
+  ): Promise<EnvironmentInfo> {
     const env = this.inspect(name);
     if (name === "host") return env;
     if (env.installed && !options.force) return env;
     if (!existsSync("/usr/sbin/debootstrap")) {
-      throw new DriverUnavailableError("debootstrap is not installed", { hint: "apt-get install debootstrap" });
+      throw new DriverUnavailableError("debootstrap is not installed", {
+        hint: "apt-get install debootstrap",
+      });
     }
     const progress = options.onProgress ?? (() => undefined);
     const final = join(this.dir, name);
@@ -182,11 +199,19 @@ export class Environments {
       progress({ phase: "checksum", detail: "measuring size and checksum" });
       const measured = measureTree(rootfs);
       const version = readFileSync(join(rootfs, "etc", "debian_version"), "utf8").trim();
-      const meta: Meta = { version, source: `debootstrap from ${mirror}`, ...measured, builtAt: new Date().toISOString() };
+      const meta: Meta = {
+        version,
+        source: `debootstrap from ${mirror}`,
+        ...measured,
+        builtAt: new Date().toISOString(),
+      };
       writeFileSync(join(tmp, "meta.json"), JSON.stringify(meta, null, 2));
       rmSync(final, { recursive: true, force: true });
       renameSync(tmp, final);
-      progress({ phase: "done", detail: `${name} ${version}, ${(measured.sizeBytes / 1048576).toFixed(0)} MiB` });
+      progress({
+        phase: "done",
+        detail: `${name} ${version}, ${(measured.sizeBytes / 1048576).toFixed(0)} MiB`,
+      });
       return this.inspect(name);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
@@ -199,7 +224,8 @@ export class Environments {
    */
   remove(name: string, usedBy: string[]): EnvironmentInfo {
     const env = this.inspect(name);
-    if (name === "host") throw new InvalidStateError("the host environment is built in and cannot be removed");
+    if (name === "host")
+      throw new InvalidStateError("the host environment is built in and cannot be removed");
     if (usedBy.length > 0) {
       throw new InvalidStateError(`environment "${name}" is used by ${usedBy.length} sandbox(es)`, {
         hint: `remove them first: warren rm ${usedBy.join(" ")}`,
@@ -228,10 +254,12 @@ function runDebootstrap(args: string[], progress: PullProgress): Promise<void> {
     child.on("close", (code) =>
       code === 0
         ? resolve()
-        : reject(new InternalError(`debootstrap failed with code ${code}`, {
-            hint: "check that the Debian mirror is reachable (set WARREN_DEBIAN_MIRROR to choose one)",
-            details: { output: tail.trim() },
-          })),
+        : reject(
+            new InternalError(`debootstrap failed with code ${code}`, {
+              hint: "check that the Debian mirror is reachable (set WARREN_DEBIAN_MIRROR to choose one)",
+              details: { output: tail.trim() },
+            }),
+          ),
     );
   });
 }

@@ -45,16 +45,35 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
   const log = o.log ?? createLogger(config.logLevel);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
   // Sandboxed processes run as another uid and must be able to pass through to their workspace.
-  for (const sub of ["workspaces", "drivers", "environments"]) mkdirSync(join(config.stateDir, sub), { recursive: true, mode: 0o711 });
+  for (const sub of ["workspaces", "drivers", "environments"])
+    mkdirSync(join(config.stateDir, sub), { recursive: true, mode: 0o711 });
   const store = openStore(config.stateDir);
   const registry = o.registry({ stateDir: config.stateDir, sandboxUid: config.sandboxUid });
   const environments = new Environments(config.stateDir);
   const sandboxes = new SandboxService({ config, store, registry, environments, log });
-  const startup = { reconcile: { lostCommands: [], stoppedSandboxes: [], failedCreations: [], removedResources: [] } as ReconcileReport, reaped: [] as ReapAction[] };
+  const startup = {
+    reconcile: {
+      lostCommands: [],
+      stoppedSandboxes: [],
+      failedCreations: [],
+      removedResources: [],
+    } as ReconcileReport,
+    reaped: [] as ReapAction[],
+  };
   if (o.reconcile !== false) {
     startup.reconcile = await sandboxes.reconcile();
     startup.reaped = await sandboxes.reap();
   }
   const close = (): void => store.close();
-  return { config, store, registry, environments, sandboxes, log, startup, close, [Symbol.asyncDispose]: async () => close() };
+  return {
+    config,
+    store,
+    registry,
+    environments,
+    sandboxes,
+    log,
+    startup,
+    close,
+    [Symbol.asyncDispose]: async () => close(),
+  };
 }

@@ -1,6 +1,14 @@
 /** Validates and completes create options. Pure: nothing is touched until validation passed. */
 import type { WarrenConfig } from "../core/config.js";
-import { LIMITS, validateEnv, validateIntInRange, validateLabels, validateName, validateNetwork, validateOnTimeout } from "../core/names.js";
+import {
+  LIMITS,
+  validateEnv,
+  validateIntInRange,
+  validateLabels,
+  validateName,
+  validateNetwork,
+  validateOnTimeout,
+} from "../core/names.js";
 import type { NetworkPolicy, OnTimeout, Resources } from "../core/types.js";
 
 /** What a caller may ask for when creating a sandbox. */
@@ -51,12 +59,34 @@ export function resolveCreateOptions(o: CreateOptions, config: WarrenConfig): Re
     driver: o.driver ?? config.defaultDriver,
     environment: o.environment ?? config.defaultEnvironment,
     resources: {
-      vcpuCount: validateIntInRange(o.vcpuCount ?? config.defaultVcpuCount, "cpus", LIMITS.vcpuCount.min, LIMITS.vcpuCount.max),
-      memoryMiB: validateIntInRange(o.memoryMiB ?? config.defaultMemoryMiB, "memory", LIMITS.memoryMiB.min, LIMITS.memoryMiB.max, " MiB"),
-      pidsMax: validateIntInRange(o.pidsMax ?? config.defaultPidsMax, "pids", LIMITS.pidsMax.min, LIMITS.pidsMax.max),
+      vcpuCount: validateIntInRange(
+        o.vcpuCount ?? config.defaultVcpuCount,
+        "cpus",
+        LIMITS.vcpuCount.min,
+        LIMITS.vcpuCount.max,
+      ),
+      memoryMiB: validateIntInRange(
+        o.memoryMiB ?? config.defaultMemoryMiB,
+        "memory",
+        LIMITS.memoryMiB.min,
+        LIMITS.memoryMiB.max,
+        " MiB",
+      ),
+      pidsMax: validateIntInRange(
+        o.pidsMax ?? config.defaultPidsMax,
+        "pids",
+        LIMITS.pidsMax.min,
+        LIMITS.pidsMax.max,
+      ),
     },
     network: o.network === undefined ? undefined : validateNetwork(o.network),
-    ttlSeconds: validateIntInRange(o.ttlSeconds ?? config.defaultTtlSeconds, "ttl", LIMITS.ttlSeconds.min, LIMITS.ttlSeconds.max, " seconds"),
+    ttlSeconds: validateIntInRange(
+      o.ttlSeconds ?? config.defaultTtlSeconds,
+      "ttl",
+      LIMITS.ttlSeconds.min,
+      LIMITS.ttlSeconds.max,
+      " seconds",
+    ),
     onTimeout: validateOnTimeout(o.onTimeout ?? "stop"),
     labels: validateLabels(o.labels ?? {}),
     env: validateEnv(o.env ?? {}),

@@ -15,7 +15,14 @@ import {
   toWarrenError,
 } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import { isSandboxId, newSandboxId, validateArgv, validateEnv, validateSandboxPath, validateTimeoutMs } from "../core/names.js";
+import {
+  isSandboxId,
+  newSandboxId,
+  validateArgv,
+  validateEnv,
+  validateSandboxPath,
+  validateTimeoutMs,
+} from "../core/names.js";
 import { isAlive, selfIdentity } from "../core/proc.js";
 import type { DriverRegistry } from "../core/registry.js";
 import type { SandboxRecord, Store } from "../core/store/index.js";
@@ -85,7 +92,10 @@ export class SandboxService {
     const { sandboxes } = this.deps.store;
     const rec = (isSandboxId(ref) ? sandboxes.get(ref) : null) ?? sandboxes.getByName(ref);
     if (!rec) {
-      throw new NotFoundError(`no sandbox "${ref}"`, { hint: "list sandboxes with `warren ls --all`", details: { sandbox: ref } });
+      throw new NotFoundError(`no sandbox "${ref}"`, {
+        hint: "list sandboxes with `warren ls --all`",
+        details: { sandbox: ref },
+      });
     }
     return rec;
   }
@@ -127,9 +137,12 @@ export class SandboxService {
     const o = resolveCreateOptions(options, config);
     const factory = registry.factoryOf(o.driver);
     if (factory.requiresOptIn && !o.allowHost) {
-      throw new DriverUnavailableError(`the ${o.driver} driver gives no isolation and is refused by default`, {
-        hint: "pass --allow-host (SDK: allowHost: true) if you accept running commands directly on this host",
-      });
+      throw new DriverUnavailableError(
+        `the ${o.driver} driver gives no isolation and is refused by default`,
+        {
+          hint: "pass --allow-host (SDK: allowHost: true) if you accept running commands directly on this host",
+        },
+      );
     }
     const driver = registry.get(o.driver);
     const envRef = environments.resolve(o.environment);
@@ -138,7 +151,11 @@ export class SandboxService {
         hint: "use --env host or another driver",
       });
     }
-    const network = o.network ?? (driver.capabilities.networkPolicies.includes("none") ? "none" : driver.capabilities.networkPolicies[0]);
+    const network =
+      o.network ??
+      (driver.capabilities.networkPolicies.includes("none")
+        ? "none"
+        : driver.capabilities.networkPolicies[0]);
     if (!driver.capabilities.networkPolicies.includes(network)) {
       throw new NotSupportedError(`the ${o.driver} driver cannot enforce network policy "${network}"`, {
         hint: `supported: ${driver.capabilities.networkPolicies.join(", ")}`,
@@ -169,9 +186,12 @@ export class SandboxService {
     store.transaction(() => {
       const active = store.sandboxes.countActive();
       if (active >= config.maxActiveSandboxes) {
-        throw new LimitExceededError(`${active} sandboxes are active, the most allowed is ${config.maxActiveSandboxes}`, {
-          hint: "stop or remove sandboxes (`warren ls`), or raise WARREN_MAX_SANDBOXES",
-        });
+        throw new LimitExceededError(
+          `${active} sandboxes are active, the most allowed is ${config.maxActiveSandboxes}`,
+          {
+            hint: "stop or remove sandboxes (`warren ls`), or raise WARREN_MAX_SANDBOXES",
+          },
+        );
       }
       store.sandboxes.insert(sandbox, this.self);
     });
@@ -210,7 +230,10 @@ export class SandboxService {
       if (rec.state === "running") return stripInternal(rec);
       if (rec.state === "deleted" || rec.state === "creating") {
         throw new InvalidStateError(`sandbox ${rec.name} is ${rec.state} and cannot be started`, {
-          hint: rec.state === "deleted" ? "create a new sandbox with `warren create`" : "wait for its creation to finish",
+          hint:
+            rec.state === "deleted"
+              ? "create a new sandbox with `warren create`"
+              : "wait for its creation to finish",
         });
       }
       const instance = await this.instanceOf(rec);
@@ -245,7 +268,12 @@ export class SandboxService {
       }
       await (await this.instanceOf(rec)).stop();
       return stripInternal(
-        this.deps.store.sandboxes.update(id, { state: "stopped", driverState: {}, expiresAt: null, lastError: reason ?? rec.lastError })!,
+        this.deps.store.sandboxes.update(id, {
+          state: "stopped",
+          driverState: {},
+          expiresAt: null,
+          lastError: reason ?? rec.lastError,
+        })!,
       );
     });
   }
@@ -262,11 +290,17 @@ export class SandboxService {
         instance = await this.instanceOf(rec);
       } catch {
         // The environment may be gone; destroy with the host view so resources still go.
-        instance = await driver.attach(rec.id, { ...this.runtimeConfig({ ...rec, environment: "host" }) }, rec.driverState ?? {});
+        instance = await driver.attach(
+          rec.id,
+          { ...this.runtimeConfig({ ...rec, environment: "host" }) },
+          rec.driverState ?? {},
+        );
       }
       await instance.destroy();
       rmSync(rec.workspaceDir, { recursive: true, force: true });
-      return stripInternal(this.deps.store.sandboxes.update(id, { state: "deleted", driverState: null, expiresAt: null })!);
+      return stripInternal(
+        this.deps.store.sandboxes.update(id, { state: "deleted", driverState: null, expiresAt: null })!,
+      );
     });
   }
 
@@ -277,7 +311,9 @@ export class SandboxService {
 
   /** Sandboxes, newest first. */
   list(options: ListOptions = {}): Sandbox[] {
-    const states = options.states ?? (options.all ? undefined : (["creating", "running", "stopped", "failed"] as SandboxState[]));
+    const states =
+      options.states ??
+      (options.all ? undefined : (["creating", "running", "stopped", "failed"] as SandboxState[]));
     const wanted = Object.entries(options.labels ?? {});
     return this.deps.store.sandboxes
       .list(states)
@@ -306,7 +342,17 @@ export class SandboxService {
     const sequence = journal.begin(rec.id, argv, cwd, this.self);
     try {
       const out = await instance.exec(
-        { argv, cwd, env, stdin: o.stdin, timeoutMs, sequence, maxOutputBytes: this.deps.config.maxOutputBytes, onStdout: o.onStdout, onStderr: o.onStderr },
+        {
+          argv,
+          cwd,
+          env,
+          stdin: o.stdin,
+          timeoutMs,
+          sequence,
+          maxOutputBytes: this.deps.config.maxOutputBytes,
+          onStdout: o.onStdout,
+          onStderr: o.onStderr,
+        },
         { signal: o.signal },
       );
       journal.complete(rec.id, sequence, {
@@ -365,7 +411,10 @@ export class SandboxService {
       return await this.exec(sandbox.id, exec);
     } finally {
       await this.delete(sandbox.id).catch((err) =>
-        this.deps.log.error("could not delete one-shot sandbox", { sandboxId: sandbox.id, error: String(err) }),
+        this.deps.log.error("could not delete one-shot sandbox", {
+          sandboxId: sandbox.id,
+          error: String(err),
+        }),
       );
     }
   }
@@ -378,7 +427,11 @@ export class SandboxService {
       try {
         if (s.onTimeout === "delete") await this.delete(s.id);
         else await this.stop(s.id, `TTL of ${s.ttlSeconds} s ran out`);
-        actions.push({ sandboxId: s.id, name: s.name, action: s.onTimeout === "delete" ? "deleted" : "stopped" });
+        actions.push({
+          sandboxId: s.id,
+          name: s.name,
+          action: s.onTimeout === "delete" ? "deleted" : "stopped",
+        });
       } catch (err) {
         this.deps.log.warn("reap failed", { sandboxId: s.id, error: String(err) });
       }
@@ -393,15 +446,25 @@ export class SandboxService {
    */
   async reconcile(): Promise<ReconcileReport> {
     const { store, registry, log } = this.deps;
-    const report: ReconcileReport = { lostCommands: store.journal.markLost(), stoppedSandboxes: [], failedCreations: [], removedResources: [] };
+    const report: ReconcileReport = {
+      lostCommands: store.journal.markLost(),
+      stoppedSandboxes: [],
+      failedCreations: [],
+      removedResources: [],
+    };
     const keep = new Map<string, Set<string>>();
-    const keepFor = (driver: string): Set<string> => keep.get(driver) ?? keep.set(driver, new Set()).get(driver)!;
+    const keepFor = (driver: string): Set<string> =>
+      keep.get(driver) ?? keep.set(driver, new Set()).get(driver)!;
     for (const s of store.sandboxes.list(["creating", "running"])) {
       if (!registry.has(s.driver)) continue;
       if (s.state === "creating") {
         if (s.owner && isAlive(s.owner)) keepFor(s.driver).add(s.id);
         else {
-          store.sandboxes.update(s.id, { state: "failed", lastError: "the process creating this sandbox died", owner: null });
+          store.sandboxes.update(s.id, {
+            state: "failed",
+            lastError: "the process creating this sandbox died",
+            owner: null,
+          });
           rmSync(s.workspaceDir, { recursive: true, force: true });
           report.failedCreations.push(s.id);
         }
@@ -417,14 +480,21 @@ export class SandboxService {
       else {
         const cur = store.sandboxes.get(s.id)!;
         if (cur.state === "running") {
-          store.sandboxes.update(s.id, { state: "stopped", driverState: {}, expiresAt: null, lastError: "the sandbox's processes died (host reboot or crash)" });
+          store.sandboxes.update(s.id, {
+            state: "stopped",
+            driverState: {},
+            expiresAt: null,
+            lastError: "the sandbox's processes died (host reboot or crash)",
+          });
           report.stoppedSandboxes.push(s.id);
         }
       }
     }
     for (const factory of registry.factoriesList()) {
       try {
-        const r = await registry.get(factory.name).cleanupStaleResources({ keepSandboxIds: keepFor(factory.name) });
+        const r = await registry
+          .get(factory.name)
+          .cleanupStaleResources({ keepSandboxIds: keepFor(factory.name) });
         report.removedResources.push(...r.removed);
       } catch (err) {
         log.debug("cleanup skipped", { driver: factory.name, error: String(err) });

@@ -28,7 +28,8 @@ export interface Behaviour {
   run(ctx: BehaviourContext): Promise<void>;
 }
 
-const isolated = (c: DriverCapabilities): string | null => (c.isolation === "none" ? "driver gives no isolation" : null);
+const isolated = (c: DriverCapabilities): string | null =>
+  c.isolation === "none" ? "driver gives no isolation" : null;
 
 const run = async (ctx: BehaviourContext, id: string, argv: string[], extra = {}) =>
   ctx.warren.sandboxes.exec(id, { argv, ...extra });
@@ -140,7 +141,10 @@ export const BEHAVIOURS: Behaviour[] = [
     async run(ctx) {
       const s = await ctx.create();
       await ctx.warren.sandboxes.stop(s.id);
-      await assert.rejects(run(ctx, s.id, ["true"]), (e: unknown) => e instanceof InvalidStateError && /warren start/.test(e.hint ?? ""));
+      await assert.rejects(
+        run(ctx, s.id, ["true"]),
+        (e: unknown) => e instanceof InvalidStateError && /warren start/.test(e.hint ?? ""),
+      );
     },
   },
   {
@@ -197,12 +201,17 @@ export const BEHAVIOURS: Behaviour[] = [
   {
     id: "network:none-by-default",
     description: "a sandbox has only the loopback interface unless asked",
-    needs: (c) => isolated(c) ?? (c.networkPolicies.includes("none") ? null : "driver cannot enforce network none"),
+    needs: (c) =>
+      isolated(c) ?? (c.networkPolicies.includes("none") ? null : "driver cannot enforce network none"),
     async run(ctx) {
       const s = await ctx.create();
       assert.equal(s.network, "none");
       const r = await run(ctx, s.id, ["cat", "/proc/net/dev"]);
-      const ifaces = r.stdout.split("\n").slice(2).filter(Boolean).map((l) => l.split(":")[0].trim());
+      const ifaces = r.stdout
+        .split("\n")
+        .slice(2)
+        .filter(Boolean)
+        .map((l) => l.split(":")[0].trim());
       assert.deepEqual(ifaces, ["lo"]);
     },
   },
@@ -224,7 +233,12 @@ export const BEHAVIOURS: Behaviour[] = [
     needs: (c) => (c.limits.pids ? null : "driver does not enforce process limits"),
     async run(ctx) {
       const s = await ctx.create({ pidsMax: 32 });
-      const r = await run(ctx, s.id, ["sh", "-c", "for i in $(seq 64); do sleep 5 & done 2>&1; echo spawned"], { timeoutMs: 20000 });
+      const r = await run(
+        ctx,
+        s.id,
+        ["sh", "-c", "for i in $(seq 64); do sleep 5 & done 2>&1; echo spawned"],
+        { timeoutMs: 20000 },
+      );
       assert.match(r.stdout + r.stderr, /fork|Resource temporarily unavailable|Cannot/i);
       assert.equal((await run(ctx, s.id, ["echo", "ok"])).stdout, "ok\n");
     },

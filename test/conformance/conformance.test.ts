@@ -55,7 +55,8 @@ for (const d of DRIVERS) {
         try {
           await b.run(ctx);
         } catch (err) {
-          if (err instanceof Error) err.message += ` [sandboxes: ${made.map((s) => s.id).join(", ") || "none"}]`;
+          if (err instanceof Error)
+            err.message += ` [sandboxes: ${made.map((s) => s.id).join(", ") || "none"}]`;
           throw err;
         } finally {
           for (const s of made) await t.warren.sandboxes.delete(s.id).catch(() => undefined);

@@ -74,7 +74,9 @@ export async function bwrapSkipReason(): Promise<string | false> {
   const t = await testWarren();
   try {
     const probe = await t.warren.registry.get("bwrap").probe();
-    return probe.usable ? false : `bwrap unusable here: ${probe.reason}${probe.hint ? ` (fix: ${probe.hint})` : ""}`;
+    return probe.usable
+      ? false
+      : `bwrap unusable here: ${probe.reason}${probe.hint ? ` (fix: ${probe.hint})` : ""}`;
   } finally {
     await t.dispose();
   }

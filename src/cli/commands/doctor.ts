@@ -4,7 +4,9 @@ import { runVerb, withJson } from "../context.js";
 import { printJson } from "../render.js";
 
 export function doctorCommand(): Command {
-  const cmd = new Command("doctor").description("check each driver: usable here or not, why, and how to fix it");
+  const cmd = new Command("doctor").description(
+    "check each driver: usable here or not, why, and how to fix it",
+  );
   withJson(cmd).action(async (f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
       const rows = [];

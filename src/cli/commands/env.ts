@@ -26,42 +26,56 @@ function describe(e: EnvironmentInfo): string {
 
 export function envCommand(): Command {
   const env = new Command("env").description("manage environments (root filesystems sandboxes run in)");
-  withJson(env.command("ls").description("list environments: version, size, source, installed")).action(async (f: { json?: boolean }) =>
-    runVerb(f.json, async (w) => {
-      const list = w.environments.list();
-      if (f.json) return printJson(list);
-      process.stdout.write(
-        table(["NAME", "INSTALLED", "VERSION", "SIZE", "SOURCE"], list.map((e) => [e.name, e.installed ? "yes" : "no", e.version, size(e.sizeBytes), e.source])),
-      );
-    }),
+  withJson(env.command("ls").description("list environments: version, size, source, installed")).action(
+    async (f: { json?: boolean }) =>
+      runVerb(f.json, async (w) => {
+        const list = w.environments.list();
+        if (f.json) return printJson(list);
+        process.stdout.write(
+          table(
+            ["NAME", "INSTALLED", "VERSION", "SIZE", "SOURCE"],
+            list.map((e) => [e.name, e.installed ? "yes" : "no", e.version, size(e.sizeBytes), e.source]),
+          ),
+        );
+      }),
   );
   withJson(
-    env.command("pull").description("build or download an environment (progress on stderr)").argument("<name>").option("--force", "rebuild even if installed"),
+    env
+      .command("pull")
+      .description("build or download an environment (progress on stderr)")
+      .argument("<name>")
+      .option("--force", "rebuild even if installed"),
   ).action(async (name: string, f: { force?: boolean; json?: boolean }) =>
     runVerb(f.json, async (w) => {
       const started = Date.now();
       const info = await w.environments.pull(name, {
         force: f.force,
-        onProgress: (p) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${p.phase}: ${p.detail}\n`),
+        onProgress: (p) =>
+          process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${p.phase}: ${p.detail}\n`),
       });
       if (f.json) printJson(info);
       else process.stdout.write(describe(info));
     }),
   );
-  withJson(env.command("inspect").description("show one environment").argument("<name>")).action(async (name: string, f: { json?: boolean }) =>
-    runVerb(f.json, async (w) => {
-      const info = w.environments.inspect(name);
-      if (f.json) printJson(info);
-      else process.stdout.write(describe(info));
-    }),
+  withJson(env.command("inspect").description("show one environment").argument("<name>")).action(
+    async (name: string, f: { json?: boolean }) =>
+      runVerb(f.json, async (w) => {
+        const info = w.environments.inspect(name);
+        if (f.json) printJson(info);
+        else process.stdout.write(describe(info));
+      }),
   );
-  withJson(env.command("rm").description("remove an installed environment").argument("<name>")).action(async (name: string, f: { json?: boolean }) =>
-    runVerb(f.json, async (w) => {
-      const users = w.sandboxes.list().filter((s) => s.environment === name).map((s) => s.id);
-      const info = w.environments.remove(name, users);
-      if (f.json) printJson(info);
-      else process.stdout.write(`removed ${name}\n`);
-    }),
+  withJson(env.command("rm").description("remove an installed environment").argument("<name>")).action(
+    async (name: string, f: { json?: boolean }) =>
+      runVerb(f.json, async (w) => {
+        const users = w.sandboxes
+          .list()
+          .filter((s) => s.environment === name)
+          .map((s) => s.id);
+        const info = w.environments.remove(name, users);
+        if (f.json) printJson(info);
+        else process.stdout.write(`removed ${name}\n`);
+      }),
   );
   return env;
 }

@@ -5,7 +5,11 @@ import type { ExecOptions } from "../../service/index.js";
 import { printJson } from "../render.js";
 
 /** Exec options that stream to this terminal unless JSON output is asked for. */
-export function streamingExec(argv: string[], json: boolean | undefined, extra: Partial<ExecOptions> = {}): ExecOptions {
+export function streamingExec(
+  argv: string[],
+  json: boolean | undefined,
+  extra: Partial<ExecOptions> = {},
+): ExecOptions {
   return {
     argv,
     ...extra,
@@ -22,7 +26,9 @@ export function readStdin(): Buffer {
 /** Prints the end of a command and returns the exit status to use. */
 export function finishExec(r: ExecResult, json: boolean | undefined): number {
   if (json) printJson(r);
-  else if (r.timedOut) process.stderr.write(`warren: command timed out after ${Math.round(r.durationMs)} ms and was killed\n`);
-  if (!json && r.truncated) process.stderr.write("warren: output was longer than the cap; the result and journal keep the start\n");
+  else if (r.timedOut)
+    process.stderr.write(`warren: command timed out after ${Math.round(r.durationMs)} ms and was killed\n`);
+  if (!json && r.truncated)
+    process.stderr.write("warren: output was longer than the cap; the result and journal keep the start\n");
   return r.exitCode;
 }

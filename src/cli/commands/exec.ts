@@ -11,22 +11,32 @@ export function execCommand(): Command {
     .argument("<command...>", "command and arguments (put them after --)")
     .option("--cwd <dir>", "working directory inside the sandbox", "/workspace")
     .option("--env <key=value>", "environment variable (repeatable)", collect)
-    .addOption(new Option("--timeout <seconds>", "kill the command and its processes after this many seconds").argParser(Number))
+    .addOption(
+      new Option(
+        "--timeout <seconds>",
+        "kill the command and its processes after this many seconds",
+      ).argParser(Number),
+    )
     .option("-i, --stdin", "pass this process's stdin to the command")
     .passThroughOptions();
-  withJson(cmd).action(async (sandbox: string, argv: string[], f: { cwd: string; env?: string[]; timeout?: number; stdin?: boolean; json?: boolean }) =>
-    runVerb(f.json, async (w) => {
-      const r = await w.sandboxes.exec(
-        sandbox,
-        streamingExec(argv[0] === "--" ? argv.slice(1) : argv, f.json, {
-          cwd: f.cwd,
-          env: parsePairs(f.env ?? [], "environment variable"),
-          timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000,
-          stdin: f.stdin ? readStdin() : undefined,
-        }),
-      );
-      return finishExec(r, f.json);
-    }),
+  withJson(cmd).action(
+    async (
+      sandbox: string,
+      argv: string[],
+      f: { cwd: string; env?: string[]; timeout?: number; stdin?: boolean; json?: boolean },
+    ) =>
+      runVerb(f.json, async (w) => {
+        const r = await w.sandboxes.exec(
+          sandbox,
+          streamingExec(argv[0] === "--" ? argv.slice(1) : argv, f.json, {
+            cwd: f.cwd,
+            env: parsePairs(f.env ?? [], "environment variable"),
+            timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000,
+            stdin: f.stdin ? readStdin() : undefined,
+          }),
+        );
+        return finishExec(r, f.json);
+      }),
   );
   return cmd;
 }

@@ -16,7 +16,9 @@ export function logsCommand(): Command {
       for (const e of entries) {
         const code = e.exitCode === null ? "" : ` exit=${e.exitCode}`;
         const ms = e.durationMs === null ? "" : ` ${e.durationMs}ms`;
-        process.stdout.write(`#${e.sequence} ${e.startedAt} [${e.status}${code}${ms}] ${JSON.stringify(e.argv)}\n`);
+        process.stdout.write(
+          `#${e.sequence} ${e.startedAt} [${e.status}${code}${ms}] ${JSON.stringify(e.argv)}\n`,
+        );
         if (e.error) process.stdout.write(`  error: ${e.error}\n`);
         if (f.output) {
           for (const line of e.stdout.split("\n").filter(Boolean)) process.stdout.write(`  | ${line}\n`);

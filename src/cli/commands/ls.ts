@@ -16,7 +16,15 @@ export function lsCommand(): Command {
       process.stdout.write(
         table(
           ["ID", "NAME", "STATE", "DRIVER", "ENV", "CREATED", "EXPIRES"],
-          list.map((s) => [s.id, s.name, s.state, s.driver, s.environment, relative(s.createdAt), relative(s.expiresAt)]),
+          list.map((s) => [
+            s.id,
+            s.name,
+            s.state,
+            s.driver,
+            s.environment,
+            relative(s.createdAt),
+            relative(s.expiresAt),
+          ]),
         ),
       );
     }),

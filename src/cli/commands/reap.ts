@@ -4,17 +4,27 @@ import { runVerb, withJson } from "../context.js";
 import { printJson } from "../render.js";
 
 export function reapCommand(): Command {
-  const cmd = new Command("reap").description("stop or delete sandboxes past their TTL and clean up after crashes");
+  const cmd = new Command("reap").description(
+    "stop or delete sandboxes past their TTL and clean up after crashes",
+  );
   withJson(cmd).action(async (f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
       // Opening Warren already reconciled and reaped; report what that did.
       const report = { reaped: w.startup.reaped, ...w.startup.reconcile };
       if (f.json) return printJson(report);
-      for (const r of report.reaped) process.stdout.write(`${r.action} ${r.name} (${r.sandboxId}): TTL ran out\n`);
-      for (const s of report.stoppedSandboxes) process.stdout.write(`marked ${s} stopped: its processes had died\n`);
-      for (const c of report.lostCommands) process.stdout.write(`journal ${c.sandboxId}#${c.sequence} marked lost\n`);
+      for (const r of report.reaped)
+        process.stdout.write(`${r.action} ${r.name} (${r.sandboxId}): TTL ran out\n`);
+      for (const s of report.stoppedSandboxes)
+        process.stdout.write(`marked ${s} stopped: its processes had died\n`);
+      for (const c of report.lostCommands)
+        process.stdout.write(`journal ${c.sandboxId}#${c.sequence} marked lost\n`);
       for (const r of report.removedResources) process.stdout.write(`removed ${r}\n`);
-      if (!report.reaped.length && !report.stoppedSandboxes.length && !report.lostCommands.length && !report.removedResources.length) {
+      if (
+        !report.reaped.length &&
+        !report.stoppedSandboxes.length &&
+        !report.lostCommands.length &&
+        !report.removedResources.length
+      ) {
         process.stdout.write("nothing to reap\n");
       }
     }),

@@ -2,4 +2,6 @@
 import { lifecycleCommand } from "../lifecycle-command.js";
 
 export const rmCommand = () =>
-  lifecycleCommand("rm", "delete sandboxes and their workspaces (idempotent)", (w, ref) => w.sandboxes.delete(ref));
+  lifecycleCommand("rm", "delete sandboxes and their workspaces (idempotent)", (w, ref) =>
+    w.sandboxes.delete(ref),
+  );

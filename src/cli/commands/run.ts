@@ -9,11 +9,16 @@ export function runCommand(): Command {
     .description("create a sandbox, run one command in it, delete it; exits with the command's exit code")
     .argument("<command...>", "command and arguments (put them after --)")
     .option("--cwd <dir>", "working directory inside the sandbox", "/workspace")
-    .addOption(new Option("--timeout <seconds>", "kill the command after this many seconds").argParser(Number))
+    .addOption(
+      new Option("--timeout <seconds>", "kill the command after this many seconds").argParser(Number),
+    )
     .option("-i, --stdin", "pass this process's stdin to the command")
     .passThroughOptions();
   addCreateOptions(withJson(cmd)).action(
-    async (argv: string[], f: CreateFlags & { cwd: string; timeout?: number; stdin?: boolean; json?: boolean }) =>
+    async (
+      argv: string[],
+      f: CreateFlags & { cwd: string; timeout?: number; stdin?: boolean; json?: boolean },
+    ) =>
       runVerb(f.json, async (w) => {
         const r = await w.sandboxes.run(
           createOptionsFrom(f),

@@ -1,4 +1,5 @@
 /** `warren start`: start stopped sandboxes again. */
 import { lifecycleCommand } from "../lifecycle-command.js";
 
-export const startCommand = () => lifecycleCommand("start", "start stopped sandboxes again", (w, ref) => w.sandboxes.start(ref));
+export const startCommand = () =>
+  lifecycleCommand("start", "start stopped sandboxes again", (w, ref) => w.sandboxes.start(ref));

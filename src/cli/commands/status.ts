@@ -4,7 +4,9 @@ import { runVerb, withJson } from "../context.js";
 import { describeSandbox, printJson } from "../render.js";
 
 export function statusCommand(): Command {
-  const cmd = new Command("status").description("show one sandbox").argument("<sandbox>", "sandbox id or name");
+  const cmd = new Command("status")
+    .description("show one sandbox")
+    .argument("<sandbox>", "sandbox id or name");
   withJson(cmd).action(async (ref: string, f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
       const s = w.sandboxes.status(ref);

@@ -83,7 +83,9 @@ export function openDatabase(path: string): Db {
 function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > SCHEMA_VERSION) {
-    throw new Error(`store schema version ${current} is newer than this warren (${SCHEMA_VERSION}); upgrade warren`);
+    throw new Error(
+      `store schema version ${current} is newer than this warren (${SCHEMA_VERSION}); upgrade warren`,
+    );
   }
   for (let v = current; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {

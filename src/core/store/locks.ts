@@ -42,14 +42,15 @@ export class LockTable {
     return this.db
       .transaction((): ProcessIdentity | null => {
         const row = this.db.prepare(`SELECT owner_pid, owner_start FROM locks WHERE name = ?`).get(name) as
-          | { owner_pid: number; owner_start: number }
-          | undefined;
+          { owner_pid: number; owner_start: number } | undefined;
         if (row) {
           const holder = { pid: row.owner_pid, startTime: row.owner_start };
           if (isAlive(holder)) return holder;
         }
         this.db
-          .prepare(`INSERT OR REPLACE INTO locks (name, owner_pid, owner_start, acquired_at) VALUES (?, ?, ?, ?)`)
+          .prepare(
+            `INSERT OR REPLACE INTO locks (name, owner_pid, owner_start, acquired_at) VALUES (?, ?, ?, ?)`,
+          )
           .run(name, this.self.pid, this.self.startTime, Date.now());
         return null;
       })

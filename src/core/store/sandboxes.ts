@@ -61,7 +61,8 @@ function fromRow(r: Row): SandboxRecord {
     expiresAt: iso(r.expires_at),
     lastError: r.last_error,
     driverState: r.driver_state ? JSON.parse(r.driver_state) : null,
-    owner: r.owner_pid === null || r.owner_start === null ? null : { pid: r.owner_pid, startTime: r.owner_start },
+    owner:
+      r.owner_pid === null || r.owner_start === null ? null : { pid: r.owner_pid, startTime: r.owner_start },
   };
 }
 
@@ -126,20 +127,25 @@ export class SandboxTable {
 
   /** Applies a patch; returns the updated record or null when the id is unknown. */
   update(id: string, patch: SandboxPatch): SandboxRecord | null {
+    const columns: Record<keyof SandboxPatch, [string, unknown]> = {
+      state: ["state", patch.state],
+      driverState: ["driver_state", patch.driverState === null ? null : JSON.stringify(patch.driverState)],
+      startedAt: ["started_at", patch.startedAt],
+      expiresAt: ["expires_at", patch.expiresAt],
+      lastError: ["last_error", patch.lastError],
+      owner: ["owner_pid", patch.owner?.pid ?? null],
+    };
     const sets: string[] = ["updated_at = @now"];
     const params: Record<string, unknown> = { id, now: Date.now() };
-    if (patch.state !== undefined) (sets.push("state = @state"), (params.state = patch.state));
-    if (patch.driverState !== undefined) {
-      sets.push("driver_state = @ds");
-      params.ds = patch.driverState === null ? null : JSON.stringify(patch.driverState);
+    for (const key of Object.keys(columns) as Array<keyof SandboxPatch>) {
+      if (patch[key] === undefined) continue;
+      const [column, value] = columns[key];
+      sets.push(`${column} = @${column}`);
+      params[column] = value;
     }
-    if (patch.startedAt !== undefined) (sets.push("started_at = @sa"), (params.sa = patch.startedAt));
-    if (patch.expiresAt !== undefined) (sets.push("expires_at = @ea"), (params.ea = patch.expiresAt));
-    if (patch.lastError !== undefined) (sets.push("last_error = @le"), (params.le = patch.lastError));
     if (patch.owner !== undefined) {
-      sets.push("owner_pid = @op", "owner_start = @os");
-      params.op = patch.owner?.pid ?? null;
-      params.os = patch.owner?.startTime ?? null;
+      sets.push("owner_start = @owner_start");
+      params.owner_start = patch.owner?.startTime ?? null;
     }
     this.db.prepare(`UPDATE sandboxes SET ${sets.join(", ")} WHERE id = @id`).run(params);
     return this.get(id);

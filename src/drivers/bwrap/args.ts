@@ -8,14 +8,12 @@ import type { RuntimeConfig } from "../../core/driver.js";
 export const INNER_UID = 1000;
 
 /** Top-level host directories that may be symlinks into /usr (merged-/usr) or real directories. */
-export type RootLinks = Array<{ name: string; kind: "symlink"; target: string } | { name: string; kind: "dir" }>;
+export type RootLinks = Array<
+  { name: string; kind: "symlink"; target: string } | { name: string; kind: "dir" }
+>;
 
 /** Arguments of bwrap for the holder of one sandbox. */
-export function holderArgs(
-  config: RuntimeConfig,
-  etcDir: string,
-  rootLinks: RootLinks,
-): string[] {
+export function holderArgs(config: RuntimeConfig, etcDir: string, rootLinks: RootLinks): string[] {
   const a = [
     "--unshare-user",
     "--unshare-pid",
@@ -100,7 +98,12 @@ export const JOIN_CGROUPS_SCRIPT =
   'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
 /** argv (after the cgroup joiner) that runs a command inside the holder's namespaces. */
-export function nsenterArgs(initPid: number, cwd: string, env: Record<string, string>, argv: string[]): string[] {
+export function nsenterArgs(
+  initPid: number,
+  cwd: string,
+  env: Record<string, string>,
+  argv: string[],
+): string[] {
   return [
     "/usr/bin/nsenter",
     "-t",

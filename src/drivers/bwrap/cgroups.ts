@@ -43,10 +43,7 @@ function writeIfExists(path: string, value: string): void {
 
 function readProcs(dir: string): number[] {
   try {
-    return readFileSync(join(dir, "cgroup.procs"), "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
+    return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -90,7 +87,8 @@ export class Cgroups {
   private enableV2Controllers(dir: string): void {
     const available = readFileSync(join(dir, "cgroup.controllers"), "utf8").split(/\s+/);
     const wanted = ["memory", "pids", "cpu"].filter((c) => available.includes(c));
-    if (wanted.length) writeFileSync(join(dir, "cgroup.subtree_control"), wanted.map((c) => `+${c}`).join(" "));
+    if (wanted.length)
+      writeFileSync(join(dir, "cgroup.subtree_control"), wanted.map((c) => `+${c}`).join(" "));
   }
 
   /** Creates the sandbox's cgroup with its limits, and its `holder` child. */

@@ -62,12 +62,18 @@ export class BwrapDriver implements RuntimeDriver {
     }
     const layout = detectCgroups();
     if (!layout) {
-      return { reason: "no cgroup v1 (memory, pids, cpu) or v2 hierarchy is mounted", hint: "mount cgroupfs at /sys/fs/cgroup" };
+      return {
+        reason: "no cgroup v1 (memory, pids, cpu) or v2 hierarchy is mounted",
+        hint: "mount cgroupfs at /sys/fs/cgroup",
+      };
     }
     try {
       for (const r of layout.roots) accessSync(r, constants.W_OK);
     } catch {
-      return { reason: "cgroup hierarchy is not writable", hint: "run warren as root on the host (not in an unprivileged container)" };
+      return {
+        reason: "cgroup hierarchy is not writable",
+        hint: "run warren as root on the host (not in an unprivileged container)",
+      };
     }
     return null;
   }
@@ -75,7 +81,8 @@ export class BwrapDriver implements RuntimeDriver {
   private cg(): Cgroups {
     if (!this.cgroups) {
       const bad = this.unusable();
-      if (bad) throw new DriverUnavailableError(`bwrap driver unavailable: ${bad.reason}`, { hint: bad.hint });
+      if (bad)
+        throw new DriverUnavailableError(`bwrap driver unavailable: ${bad.reason}`, { hint: bad.hint });
       this.cgroups = new Cgroups(detectCgroups()!, cgroupScope(this.options.stateDir));
     }
     return this.cgroups;

@@ -1,5 +1,13 @@
 /** The per-sandbox files of the bwrap driver: generated /etc and the holder's log. */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { DriverUnavailableError } from "../../core/errors.js";
 import { join } from "node:path";
 import { etcFiles, type RootLinks } from "./args.js";
@@ -40,7 +48,12 @@ export function assertReachable(path: string, uid: number): void {
   for (let i = 0; i < parts.length; i++) {
     const dir = "/" + parts.slice(0, i).join("/");
     const st = statSync(dir);
-    const ok = st.uid === uid ? (st.mode & 0o100) !== 0 : st.gid === uid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0;
+    const ok =
+      st.uid === uid
+        ? (st.mode & 0o100) !== 0
+        : st.gid === uid
+          ? (st.mode & 0o010) !== 0
+          : (st.mode & 0o001) !== 0;
     if (!ok) {
       throw new DriverUnavailableError(
         `the sandbox user (uid ${uid}) cannot reach ${path}: ${dir} has mode ${(st.mode & 0o777).toString(8)}`,

@@ -78,7 +78,10 @@ export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
       info.on("data", (c: Buffer) => {
         text += c.toString();
         const m = /"child-pid":\s*(\d+)/.exec(text);
-        if (m) (clearTimeout(timer), resolve(Number(m[1])));
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
       });
       exited.then((code) => {
         clearTimeout(timer);
@@ -90,7 +93,8 @@ export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
     let sleeper: number | null = null;
     while ((sleeper = firstChild(initPid)) === null) {
       if (hasExited) throw new InternalError("bubblewrap exited while the sandbox was starting");
-      if (Date.now() > deadline) throw new TimeoutError(`sandbox did not become ready within ${s.healthTimeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new TimeoutError(`sandbox did not become ready within ${s.healthTimeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 1));
     }
     const bwrap = identityOf(child.pid!);

@@ -1,7 +1,14 @@
 /** One bwrap sandbox: a detached holder process, its cgroups, and commands run through nsenter. */
 import { chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { CallOptions, ExecOutcome, ExecSpec, PersistedState, RuntimeConfig, RuntimeInstance } from "../../core/driver.js";
+import type {
+  CallOptions,
+  ExecOutcome,
+  ExecSpec,
+  PersistedState,
+  RuntimeConfig,
+  RuntimeInstance,
+} from "../../core/driver.js";
 import { InvalidStateError } from "../../core/errors.js";
 import { isAlive, selfIdentity, type ProcessIdentity } from "../../core/proc.js";
 import { runProcess } from "../../core/spawn.js";
@@ -84,7 +91,8 @@ export class BwrapInstance implements RuntimeInstance {
       cgroups.removeSandbox(this.id);
       this.holder = null;
       const log = await this.logs().catch(() => "");
-      if (err instanceof Error && log) err.message += `; bubblewrap said: ${log.trim().split("\n").slice(-3).join(" | ")}`;
+      if (err instanceof Error && log)
+        err.message += `; bubblewrap said: ${log.trim().split("\n").slice(-3).join(" | ")}`;
       throw err;
     }
   }

@@ -23,14 +23,20 @@ export interface FakeResult {
   sleepMs: number;
 }
 
-const resolvePath = (cwd: string, p: string): string => (p.startsWith("/") ? p : `${cwd.replace(/\/$/, "")}/${p}`);
+const resolvePath = (cwd: string, p: string): string =>
+  p.startsWith("/") ? p : `${cwd.replace(/\/$/, "")}/${p}`;
 
 function unquote(word: string): string {
   return word.replace(/^'(.*)'$/, "$1").replace(/^"(.*)"$/, "$1");
 }
 
 function runOne(argv: string[], ctx: FakeContext): FakeResult {
-  const ok = (stdout = "", stderr = "", exitCode = 0, sleepMs = 0): FakeResult => ({ exitCode, stdout, stderr, sleepMs });
+  const ok = (stdout = "", stderr = "", exitCode = 0, sleepMs = 0): FakeResult => ({
+    exitCode,
+    stdout,
+    stderr,
+    sleepMs,
+  });
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "true":

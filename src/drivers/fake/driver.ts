@@ -42,7 +42,9 @@ class FakeInstance implements RuntimeInstance {
 
   async exec(spec: ExecSpec, options: CallOptions = {}): Promise<ExecOutcome> {
     if (!running.has(this.id)) {
-      throw new InvalidStateError(`sandbox ${this.id} is not running`, { hint: `start it with \`warren start ${this.id}\`` });
+      throw new InvalidStateError(`sandbox ${this.id} is not running`, {
+        hint: `start it with \`warren start ${this.id}\``,
+      });
     }
     const started = performance.now();
     const stdin = spec.stdin === undefined ? "" : Buffer.from(spec.stdin).toString("utf8");

@@ -50,7 +50,9 @@ class HostInstance implements RuntimeInstance {
 
   async exec(spec: ExecSpec, options: CallOptions = {}): Promise<ExecOutcome> {
     if (!this.started) {
-      throw new InvalidStateError(`sandbox ${this.id} is not running`, { hint: `start it with \`warren start ${this.id}\`` });
+      throw new InvalidStateError(`sandbox ${this.id} is not running`, {
+        hint: `start it with \`warren start ${this.id}\``,
+      });
     }
     return runProcess({
       command: spec.argv[0],
