@@ -116,7 +116,9 @@ export function validateArgv(argv: string[]): string[] {
     throw new InvalidArgumentError("no command given", { hint: "put the command after --, e.g. -- ls -la" });
   }
   if (argv.some((a) => typeof a !== "string" || a.includes("\0"))) {
-    throw new InvalidArgumentError("command arguments must be strings without NUL bytes");
+    throw new InvalidArgumentError("command arguments must be strings without NUL bytes", {
+      hint: "remove NUL characters from the command's arguments",
+    });
   }
   return argv;
 }
