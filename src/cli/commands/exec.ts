@@ -17,8 +17,7 @@ export function execCommand(): Command {
         "kill the command and its processes after this many seconds",
       ).argParser(Number),
     )
-    .option("-i, --stdin", "pass this process's stdin to the command")
-    .passThroughOptions();
+    .option("-i, --stdin", "pass this process's stdin to the command");
   withJson(cmd).action(
     async (
       sandbox: string,

@@ -12,8 +12,7 @@ export function runCommand(): Command {
     .addOption(
       new Option("--timeout <seconds>", "kill the command after this many seconds").argParser(Number),
     )
-    .option("-i, --stdin", "pass this process's stdin to the command")
-    .passThroughOptions();
+    .option("-i, --stdin", "pass this process's stdin to the command");
   addCreateOptions(withJson(cmd)).action(
     async (
       argv: string[],
