@@ -196,6 +196,10 @@ export class Environments {
       await runDebootstrap(["--variant=minbase", "bookworm", rootfs, mirror], progress);
       // Mount points the sandbox needs; a read-only root cannot grow them later.
       mkdirSync(join(rootfs, "workspace"), { recursive: true });
+      for (const f of ["passwd", "group", "hostname", "hosts", "resolv.conf"]) {
+        const path = join(rootfs, "etc", f);
+        if (!existsSync(path)) writeFileSync(path, "");
+      }
       progress({ phase: "checksum", detail: "measuring size and checksum" });
       const measured = measureTree(rootfs);
       const version = readFileSync(join(rootfs, "etc", "debian_version"), "utf8").trim();
