@@ -79,3 +79,52 @@ export interface ExecResult {
   truncated: boolean;
   isolation: IsolationLevel;
 }
+
+/** Kind of a file-system entry. */
+export type FileType = "file" | "directory" | "symlink" | "other";
+
+/** One entry of a sandbox's file system. `path` is the sandbox path. */
+export interface FileEntry {
+  path: string;
+  name: string;
+  type: FileType;
+  sizeBytes: number;
+  /** Permission bits, e.g. 0o644. */
+  mode: number;
+  /** Last modification (ISO time). */
+  modifiedAt: string;
+  /** Target of a symlink, else null. */
+  linkTarget: string | null;
+}
+
+/** State of a background process. */
+export type ProcessState = "running" | "exited" | "lost";
+
+/** A background process started in a sandbox. */
+export interface ProcessInfo {
+  sandboxId: string;
+  /** Short id, unique in its sandbox. */
+  processId: string;
+  /** Its entry in the sandbox's journal. */
+  sequence: number;
+  argv: string[];
+  cwd: string;
+  state: ProcessState;
+  /** Exit code once exited; 128+N when killed by signal N. */
+  exitCode: number | null;
+  startedAt: string;
+  finishedAt: string | null;
+  /** Whether its stdin is still open. */
+  stdinOpen: boolean;
+}
+
+/** Output of a background process from given byte offsets. */
+export interface ProcessOutput {
+  stdout: Buffer;
+  stderr: Buffer;
+  /** Offsets to pass next time to get only new output. */
+  stdoutOffset: number;
+  stderrOffset: number;
+  state: ProcessState;
+  exitCode: number | null;
+}
