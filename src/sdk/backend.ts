@@ -3,7 +3,13 @@
  * remote one (the HTTP API) implement it identically, so the SDK, the CLI and the MCP server work
  * the same against either. Only plain data crosses it; streaming goes through callbacks.
  */
-import type { CreateOptions, EnvironmentInfo, ListOptions, PullProgress, ReapAction } from "../service/index.js";
+import type {
+  CreateOptions,
+  EnvironmentInfo,
+  ListOptions,
+  PullProgress,
+  ReapAction,
+} from "../service/index.js";
 import type {
   ExecResult,
   FileEntry,
@@ -80,7 +86,12 @@ export interface Backend extends AsyncDisposable {
   driverLog(ref: string): Promise<string>;
 
   readFile(ref: string, path: string, stream?: { onChunk?: (chunk: Buffer) => void }): Promise<Buffer>;
-  writeFile(ref: string, path: string, data: string | Uint8Array, options?: { mode?: number }): Promise<FileEntry>;
+  writeFile(
+    ref: string,
+    path: string,
+    data: string | Uint8Array,
+    options?: { mode?: number },
+  ): Promise<FileEntry>;
   listFiles(ref: string, path: string, options?: { depth?: number }): Promise<FileEntry[]>;
   statFile(ref: string, path: string): Promise<FileEntry>;
   exists(ref: string, path: string): Promise<boolean>;
