@@ -1,6 +1,6 @@
 /** Starts a sandbox's holder: bubblewrap, detached from the caller, inside the sandbox's cgroup. */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { TimeoutError, InternalError } from "../../core/errors.js";
 import { identityOf, type ProcessIdentity } from "../../core/proc.js";
 import { JOIN_CGROUPS_SCRIPT } from "./args.js";
@@ -35,9 +35,13 @@ function firstChild(pid: number): number | null {
 /**
  * Spawns bubblewrap as the unprivileged sandbox uid, detached (it outlives this process), and
  * resolves once the sandbox's command is running, i.e. the namespaces are fully set up.
+ *
+ * The holder's stdout is /dev/null and its stderr a pipe read only while it starts: the sandbox's
+ * pid 1 and 2 inherit both, and a sandboxed process of the same uid can take a copy of them
+ * (pidfd_getfd), so they must never be a host file. What bubblewrap said while starting goes into
+ * the log file and into the error when it fails; afterwards the pipe is closed.
  */
 export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
-  const log = openSync(s.logPath, "a");
   const child = spawn(
     "/bin/sh",
     [
@@ -56,10 +60,14 @@ export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
     {
       detached: true,
       env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
-      stdio: ["ignore", log, log, "pipe"],
+      stdio: ["ignore", "ignore", "pipe", "pipe"],
     },
   );
-  closeSync(log);
+  const stderr = child.stdio[2] as NodeJS.ReadableStream;
+  let said = "";
+  stderr.on("data", (c: Buffer) => {
+    if (said.length < 64 * 1024) said += c.toString();
+  });
   const info = child.stdio[3] as NodeJS.ReadableStream;
   let text = "";
   let hasExited = false;
@@ -85,7 +93,14 @@ export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
       });
       exited.then((code) => {
         clearTimeout(timer);
-        reject(new InternalError(`bubblewrap exited with code ${code} before the sandbox started`));
+        // Let the last of stderr arrive before quoting it.
+        setImmediate(() =>
+          reject(
+            new InternalError(
+              `bubblewrap exited with code ${code} before the sandbox started${said.trim() ? `: ${said.trim()}` : ""}`,
+            ),
+          ),
+        );
       });
     });
     const deadline = Date.now() + s.healthTimeoutMs;
@@ -110,8 +125,11 @@ export async function spawnHolder(s: HolderSpawn): Promise<HolderProcesses> {
     }
     return { bwrap, init };
   } finally {
-    info.removeAllListeners("data");
-    (info as unknown as { destroy(): void }).destroy();
+    for (const stream of [info, stderr]) {
+      stream.removeAllListeners("data");
+      (stream as unknown as { destroy(): void }).destroy();
+    }
+    if (said) appendFileSync(s.logPath, said);
     child.unref();
   }
 }
