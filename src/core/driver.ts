@@ -25,6 +25,11 @@ export interface DriverCapabilities {
   rootfsEnvironments: boolean;
   /** Whether instances survive the process that created them (re-bound with `attach`). */
   persistentInstances: boolean;
+  /**
+   * Whether `exec` runs POSIX shell scripts with GNU coreutils, findutils and tar, and supports
+   * `detach`: the file and background-process services are built on it.
+   */
+  posixShell: boolean;
 }
 
 /** Outcome of a driver's probe: usable here, or why not and how to fix it. */
@@ -84,6 +89,12 @@ export interface ExecSpec {
   onStdout?: (chunk: Buffer) => void;
   /** Called with each chunk of stderr as it is produced. */
   onStderr?: (chunk: Buffer) => void;
+  /**
+   * Leave processes the command started in the background running after it returns (they end
+   * with the sandbox). Without it, a command's leftovers are killed when it ends. Needs the
+   * `posixShell` capability.
+   */
+  detach?: boolean;
 }
 
 /** What a driver returns for a finished command. */

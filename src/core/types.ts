@@ -65,6 +65,8 @@ export interface JournalEntry {
   finishedAt: string | null;
   durationMs: number | null;
   error: string | null;
+  /** Set when the entry is a background process (see ProcessInfo). */
+  processId: string | null;
 }
 
 /** Result of one command. A non-zero exit code is a result, not an error. */

@@ -7,12 +7,17 @@ import type { DriverRegistry } from "../core/registry.js";
 import type { DriverFactoryOptions } from "../core/driver.js";
 import { openStore, type Store } from "../core/store/index.js";
 import { Environments } from "./environments.js";
+import { FileService } from "./files.js";
+import { ProcessService } from "./processes.js";
 import { SandboxService, type ReconcileReport, type ReapAction } from "./sandbox-service.js";
+import { SandboxShell } from "./sandbox-shell.js";
 
 export { SandboxService } from "./sandbox-service.js";
 export type { ExecOptions, ListOptions, ReapAction, ReconcileReport } from "./sandbox-service.js";
 export type { CreateOptions } from "./options.js";
 export { Environments } from "./environments.js";
+export { FileService } from "./files.js";
+export { ProcessService } from "./processes.js";
 export type { EnvironmentInfo, PullProgress } from "./environments.js";
 
 /** An open Warren: everything a front end needs. */
@@ -22,6 +27,10 @@ export interface Warren extends AsyncDisposable {
   readonly registry: DriverRegistry;
   readonly environments: Environments;
   readonly sandboxes: SandboxService;
+  /** Files inside running sandboxes. */
+  readonly files: FileService;
+  /** Background processes in running sandboxes. */
+  readonly processes: ProcessService;
   readonly log: Logger;
   /** What start-up reconcile and reap did. */
   readonly startup: { reconcile: ReconcileReport; reaped: ReapAction[] };
@@ -51,6 +60,11 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
   const registry = o.registry({ stateDir: config.stateDir, sandboxUid: config.sandboxUid });
   const environments = new Environments(config.stateDir);
   const sandboxes = new SandboxService({ config, store, registry, environments, log });
+  const shell = new SandboxShell(sandboxes, registry);
+  const files = new FileService(shell);
+  const processes = new ProcessService(shell, store, config.maxOutputBytes);
+  // A background process that ended before its sandbox stops keeps its exit code and output.
+  sandboxes.beforeStop.push((s) => processes.settle(s.id));
   const startup = {
     reconcile: {
       lostCommands: [],
@@ -71,6 +85,8 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
     registry,
     environments,
     sandboxes,
+    files,
+    processes,
     log,
     startup,
     close,

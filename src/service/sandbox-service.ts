@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { WarrenConfig } from "../core/config.js";
-import type { RuntimeConfig, RuntimeDriver, RuntimeInstance } from "../core/driver.js";
+import type { ExecOutcome, ExecSpec, RuntimeConfig, RuntimeDriver, RuntimeInstance } from "../core/driver.js";
 import {
   DriverUnavailableError,
   InvalidStateError,
@@ -85,7 +85,41 @@ const stripInternal = (r: SandboxRecord): Sandbox => {
 /** Orchestrates sandboxes over drivers and the store. */
 export class SandboxService {
   private readonly self = selfIdentity();
+  /** Called (inside the sandbox's lock) before a running sandbox is stopped or deleted. */
+  readonly beforeStop: Array<(sandbox: Sandbox) => Promise<void>> = [];
   constructor(private readonly deps: SandboxServiceDeps) {}
+
+  /** Runs the beforeStop hooks (errors are logged: a stop must not fail because of them). */
+  private async stopping(rec: SandboxRecord): Promise<void> {
+    if (rec.state !== "running") return;
+    for (const hook of this.beforeStop) {
+      await hook(stripInternal(rec)).catch((err) =>
+        this.deps.log.warn("before-stop hook failed", { sandboxId: rec.id, error: String(err) }),
+      );
+    }
+  }
+
+  /**
+   * Runs a command for the service itself (files, background processes): not journaled, and the
+   * sandbox must be running.
+   * @throws NotFoundError, InvalidStateError
+   */
+  async execInternal(ref: string, spec: ExecSpec): Promise<{ sandbox: Sandbox; outcome: ExecOutcome }> {
+    const rec = this.find(ref);
+    this.assertRunning(rec);
+    const outcome = await (await this.instanceOf(rec)).exec(spec);
+    return { sandbox: stripInternal(rec), outcome };
+  }
+
+  /** @throws InvalidStateError when the sandbox is not running */
+  private assertRunning(rec: SandboxRecord): void {
+    if (rec.state !== "running") {
+      throw new InvalidStateError(`sandbox ${rec.name} is ${rec.state}, not running`, {
+        hint: rec.state === "stopped" ? `start it with \`warren start ${rec.name}\`` : "create a new sandbox",
+        details: { sandboxId: rec.id, state: rec.state },
+      });
+    }
+  }
 
   /** The store's sandbox record for an id or a name. @throws NotFoundError */
   private find(ref: string): SandboxRecord {
@@ -266,7 +300,9 @@ export class SandboxService {
       if (rec.state !== "running" && rec.state !== "failed") {
         throw new InvalidStateError(`sandbox ${rec.name} is ${rec.state} and cannot be stopped`);
       }
+      await this.stopping(rec);
       await (await this.instanceOf(rec)).stop();
+      this.deps.store.journal.loseProcesses(id, "the sandbox was stopped");
       return stripInternal(
         this.deps.store.sandboxes.update(id, {
           state: "stopped",
@@ -284,6 +320,7 @@ export class SandboxService {
     return this.lock(id, async () => {
       const rec = this.deps.store.sandboxes.get(id)!;
       if (rec.state === "deleted") return stripInternal(rec);
+      await this.stopping(rec);
       const driver = this.driverOf(rec.driver);
       let instance: RuntimeInstance;
       try {
@@ -298,6 +335,7 @@ export class SandboxService {
       }
       await instance.destroy();
       rmSync(rec.workspaceDir, { recursive: true, force: true });
+      this.deps.store.journal.loseProcesses(id, "the sandbox was deleted");
       return stripInternal(
         this.deps.store.sandboxes.update(id, { state: "deleted", driverState: null, expiresAt: null })!,
       );
@@ -331,12 +369,7 @@ export class SandboxService {
     const env = validateEnv(o.env ?? {});
     const timeoutMs = validateTimeoutMs(o.timeoutMs);
     const rec = this.find(ref);
-    if (rec.state !== "running") {
-      throw new InvalidStateError(`sandbox ${rec.name} is ${rec.state}, not running`, {
-        hint: rec.state === "stopped" ? `start it with \`warren start ${rec.name}\`` : "create a new sandbox",
-        details: { sandboxId: rec.id, state: rec.state },
-      });
-    }
+    this.assertRunning(rec);
     const instance = await this.instanceOf(rec);
     const { journal } = this.deps.store;
     const sequence = journal.begin(rec.id, argv, cwd, this.self);
@@ -486,6 +519,7 @@ export class SandboxService {
             expiresAt: null,
             lastError: "the sandbox's processes died (host reboot or crash)",
           });
+          store.journal.loseProcesses(s.id, "the sandbox's processes died (host reboot or crash)");
           report.stoppedSandboxes.push(s.id);
         }
       }

@@ -63,6 +63,9 @@ const MIGRATIONS: string[] = [
      owner_start INTEGER NOT NULL,
      acquired_at INTEGER NOT NULL
    );`,
+  // 2: background processes are journal rows that carry a process id; the process service, not
+  // the owner's liveness, completes them.
+  `ALTER TABLE journal ADD COLUMN process_id TEXT;`,
 ];
 
 /** Schema version this build writes. */

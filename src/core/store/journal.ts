@@ -23,6 +23,7 @@ interface Row {
   error: string | null;
   owner_pid: number;
   owner_start: number;
+  process_id: string | null;
 }
 
 function fromRow(r: Row): JournalEntry {
@@ -41,6 +42,7 @@ function fromRow(r: Row): JournalEntry {
     finishedAt: r.finished_at === null ? null : new Date(r.finished_at).toISOString(),
     durationMs: r.duration_ms,
     error: r.error,
+    processId: r.process_id,
   };
 }
 
@@ -61,7 +63,13 @@ export class JournalTable {
   constructor(private readonly db: Db) {}
 
   /** Writes a `running` row with the next sequence number of the sandbox and returns that number. */
-  begin(sandboxId: string, argv: string[], cwd: string, owner: ProcessIdentity): number {
+  begin(
+    sandboxId: string,
+    argv: string[],
+    cwd: string,
+    owner: ProcessIdentity,
+    processId: (sequence: number) => string | null = () => null,
+  ): number {
     return this.db
       .transaction(() => {
         const { next } = this.db
@@ -69,10 +77,19 @@ export class JournalTable {
           .get(sandboxId) as { next: number };
         this.db
           .prepare(
-            `INSERT INTO journal (sandbox_id, sequence, argv, cwd, status, started_at, owner_pid, owner_start)
-             VALUES (?, ?, ?, ?, 'running', ?, ?, ?)`,
+            `INSERT INTO journal (sandbox_id, sequence, argv, cwd, status, started_at, owner_pid, owner_start, process_id)
+             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
           )
-          .run(sandboxId, next, JSON.stringify(argv), cwd, Date.now(), owner.pid, owner.startTime);
+          .run(
+            sandboxId,
+            next,
+            JSON.stringify(argv),
+            cwd,
+            Date.now(),
+            owner.pid,
+            owner.startTime,
+            processId(next),
+          );
         return next;
       })
       .immediate();
@@ -117,10 +134,42 @@ export class JournalTable {
     return row ? fromRow(row) : null;
   }
 
+  /** Background-process rows of a sandbox, in sequence order. */
+  processes(sandboxId: string): JournalEntry[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM journal WHERE sandbox_id = ? AND process_id IS NOT NULL ORDER BY sequence`)
+      .all(sandboxId) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** The row of one background process, or null. */
+  process(sandboxId: string, processId: string): JournalEntry | null {
+    const row = this.db
+      .prepare(`SELECT * FROM journal WHERE sandbox_id = ? AND process_id = ?`)
+      .get(sandboxId, processId) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  /**
+   * Marks still-running background processes of a sandbox `lost` (all of them, e.g. when the
+   * sandbox stopped, or those with the given sequence numbers).
+   */
+  loseProcesses(sandboxId: string, reason: string, sequences?: number[]): number {
+    const mark = this.db.prepare(
+      `UPDATE journal SET status = 'lost', finished_at = ?, error = ?
+       WHERE sandbox_id = ? AND process_id IS NOT NULL AND status = 'running' AND (? IS NULL OR sequence = ?)`,
+    );
+    if (!sequences) return mark.run(Date.now(), reason, sandboxId, null, null).changes;
+    return sequences.reduce((n, seq) => n + mark.run(Date.now(), reason, sandboxId, seq, seq).changes, 0);
+  }
+
   /** Marks `running` entries whose owner process died as `lost`; returns them. */
   markLost(): Array<{ sandboxId: string; sequence: number }> {
     const rows = this.db
-      .prepare(`SELECT sandbox_id, sequence, owner_pid, owner_start FROM journal WHERE status = 'running'`)
+      .prepare(
+        `SELECT sandbox_id, sequence, owner_pid, owner_start FROM journal
+         WHERE status = 'running' AND process_id IS NULL`,
+      )
       .all() as Array<Pick<Row, "sandbox_id" | "sequence" | "owner_pid" | "owner_start">>;
     const lost = rows.filter((r) => !isAlive({ pid: r.owner_pid, startTime: r.owner_start }));
     const mark = this.db.prepare(

@@ -128,7 +128,7 @@ export class Cgroups {
 
   /** Creates a child cgroup (for one command) in every hierarchy. */
   createChild(sandboxId: string, child: string): void {
-    for (const d of this.sandboxDirs(sandboxId)) mkdirSync(join(d, child));
+    for (const d of this.sandboxDirs(sandboxId)) mkdirSync(join(d, child), { recursive: true });
   }
 
   /** Pids in a child cgroup (or the whole sandbox when `child` is omitted). */

@@ -36,6 +36,7 @@ export class BwrapDriver implements RuntimeDriver {
     limits: { memory: true, pids: true, cpu: true },
     rootfsEnvironments: true,
     persistentInstances: true,
+    posixShell: true,
   };
   private cgroups: Cgroups | null = null;
   private readonly dir: string;

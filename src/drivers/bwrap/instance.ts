@@ -28,6 +28,9 @@ export interface BwrapInstanceContext {
   defaultMaxOutputBytes: number;
 }
 
+/** Child cgroup of processes started with `detach`: kept until the sandbox stops. */
+export const BACKGROUND_CGROUP = "bg";
+
 /** Name of the cgroup of one command: carries the owner so cleanup can tell orphans. */
 export function execCgroupName(sequence: number | undefined, owner: ProcessIdentity): string {
   const seq = sequence ?? `r${Math.floor(Math.random() * 1e9)}`;
@@ -104,7 +107,8 @@ export class BwrapInstance implements RuntimeInstance {
       });
     }
     const { cgroups } = this.ctx;
-    const child = execCgroupName(spec.sequence, this.self);
+    // Detached commands share the `bg` cgroup, which lives as long as the sandbox.
+    const child = spec.detach ? BACKGROUND_CGROUP : execCgroupName(spec.sequence, this.self);
     cgroups.createChild(this.id, child);
     const env = { ...baseEnv(this.config.hostname), ...this.config.env, ...spec.env };
     try {
@@ -125,12 +129,14 @@ export class BwrapInstance implements RuntimeInstance {
         signal: options.signal,
         onStdout: spec.onStdout,
         onStderr: spec.onStderr,
-        killTree: () => cgroups.killAll(this.id, child),
+        killTree: () => (spec.detach ? Promise.resolve() : cgroups.killAll(this.id, child)),
       });
     } finally {
       // A command's leftovers (`cmd &`) end with it; long-running work belongs in background processes.
-      await cgroups.killAll(this.id, child).catch(() => undefined);
-      cgroups.removeChild(this.id, child);
+      if (!spec.detach) {
+        await cgroups.killAll(this.id, child).catch(() => undefined);
+        cgroups.removeChild(this.id, child);
+      }
     }
   }
 

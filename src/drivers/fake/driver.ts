@@ -15,7 +15,7 @@ import type {
   RuntimeDriver,
   RuntimeInstance,
 } from "../../core/driver.js";
-import { InvalidStateError } from "../../core/errors.js";
+import { InvalidStateError, NotSupportedError } from "../../core/errors.js";
 import { TIMEOUT_EXIT_CODE } from "../../core/spawn.js";
 import { runFakeCommand, type FakeFiles } from "./commands.js";
 
@@ -44,6 +44,11 @@ class FakeInstance implements RuntimeInstance {
     if (!running.has(this.id)) {
       throw new InvalidStateError(`sandbox ${this.id} is not running`, {
         hint: `start it with \`warren start ${this.id}\``,
+      });
+    }
+    if (spec.detach) {
+      throw new NotSupportedError("the fake driver cannot leave processes running in the background", {
+        hint: "use the bwrap or host driver for background processes",
       });
     }
     const started = performance.now();
@@ -103,6 +108,7 @@ export class FakeDriver implements RuntimeDriver {
     limits: { memory: false, pids: false, cpu: false },
     rootfsEnvironments: false,
     persistentInstances: false,
+    posixShell: false,
   };
 
   async probe(): Promise<ProbeResult> {

@@ -112,6 +112,7 @@ export class HostDriver implements RuntimeDriver {
     limits: { memory: false, pids: false, cpu: false },
     rootfsEnvironments: false,
     persistentInstances: true,
+    posixShell: true,
   };
 
   async probe(): Promise<ProbeResult> {
