@@ -144,7 +144,7 @@ async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), "warren-bench-"));
   chmodSync(stateDir, 0o711);
   const w = await openWarren({
-    config: { logLevel: "silent", stateDir, maxActiveSandboxes: o.density + 10 },
+    config: { logLevel: "silent", stateDir, maxActiveSandboxes: o.density + o.iterations + 10 },
     env: { HOME: stateDir },
     registry: createBuiltinRegistry,
   });
