@@ -1,7 +1,7 @@
 /** Shared plumbing of CLI verbs: open Warren, run the verb, render errors, set the exit status. */
 import { Command, InvalidArgumentError as UsageError, Option } from "commander";
-import { createBuiltinRegistry } from "../drivers/index.js";
-import { openWarren, type Warren } from "../service/index.js";
+import type { Backend } from "../sdk/backend.js";
+import { openLocalBackend } from "../sdk/local.js";
 import { printError } from "./render.js";
 
 /** Options every verb has. */
@@ -14,28 +14,28 @@ export function withJson(cmd: Command): Command {
   return cmd.addOption(new Option("--json", 'print one JSON document on stdout (errors as {"error":{...}})'));
 }
 
-/** Opens Warren with the built-in drivers (reconcile and reap run first, as on every call). */
-export function open(): Promise<Warren> {
-  return openWarren({ registry: createBuiltinRegistry });
+/** Opens the backend the CLI talks to (a local one runs reconcile and reap first, as on every call). */
+export function openBackend(): Promise<Backend> {
+  return openLocalBackend();
 }
 
 /**
- * Runs a verb: opens Warren, calls `fn`, closes, and sets the exit status (the number `fn`
+ * Runs a verb: opens the backend, calls `fn`, closes, and sets the exit status (the number `fn`
  * returns, or the error's).
  */
 export async function runVerb(
   json: boolean | undefined,
-  fn: (w: Warren) => Promise<number | void>,
+  fn: (b: Backend) => Promise<number | void>,
 ): Promise<void> {
-  let warren: Warren | null = null;
+  let backend: Backend | null = null;
   try {
-    warren = await open();
-    const code = await fn(warren);
+    backend = await openBackend();
+    const code = await fn(backend);
     process.exitCode = code ?? 0;
   } catch (err) {
     process.exitCode = printError(err, json === true);
   } finally {
-    warren?.close();
+    await backend?.close();
   }
 }
 

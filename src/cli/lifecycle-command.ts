@@ -1,7 +1,7 @@
 /** The shape shared by `warren stop`, `start` and `rm`: one op over one or more sandboxes. */
 import { Command } from "commander";
 import type { Sandbox } from "../core/types.js";
-import type { Warren } from "../service/index.js";
+import type { Backend } from "../sdk/backend.js";
 import { runVerb, withJson } from "./context.js";
 import { printJson } from "./render.js";
 
@@ -9,7 +9,7 @@ import { printJson } from "./render.js";
 export function lifecycleCommand(
   name: string,
   description: string,
-  op: (w: Warren, ref: string) => Promise<Sandbox>,
+  op: (w: Backend, ref: string) => Promise<Sandbox>,
 ): Command {
   const cmd = new Command(name).description(description).argument("<sandbox...>", "sandbox ids or names");
   withJson(cmd).action(async (refs: string[], f: { json?: boolean }) =>

@@ -127,7 +127,12 @@ export interface Backend extends AsyncDisposable {
 
   listEnvironments(): Promise<EnvironmentInfo[]>;
   inspectEnvironment(name: string): Promise<EnvironmentInfo>;
-  pullEnvironment(name: string, onProgress?: PullProgress): Promise<EnvironmentInfo>;
+  /** Builds or downloads an environment; `force` rebuilds an installed one. */
+  pullEnvironment(
+    name: string,
+    onProgress?: PullProgress,
+    options?: { force?: boolean },
+  ): Promise<EnvironmentInfo>;
   removeEnvironment(name: string): Promise<EnvironmentInfo>;
 
   drivers(): Promise<DriverReport[]>;

@@ -150,8 +150,8 @@ export class LocalBackend implements Backend {
   async inspectEnvironment(name: string) {
     return this.warren.environments.inspect(name);
   }
-  pullEnvironment(name: string, onProgress?: PullProgress) {
-    return this.warren.environments.pull(name, { onProgress });
+  pullEnvironment(name: string, onProgress?: PullProgress, options: { force?: boolean } = {}) {
+    return this.warren.environments.pull(name, { onProgress, force: options.force });
   }
   async removeEnvironment(name: string) {
     const users = this.warren.sandboxes

@@ -8,7 +8,7 @@ export function createCommand(): Command {
   const cmd = new Command("create").description("create and start a sandbox; prints its id");
   addCreateOptions(withJson(cmd)).action(async (f: CreateFlags & { json?: boolean }) =>
     runVerb(f.json, async (w) => {
-      const s = await w.sandboxes.create(createOptionsFrom(f));
+      const s = await w.createSandbox(createOptionsFrom(f));
       if (f.json) printJson(s);
       else process.stdout.write(`${s.id}\n`);
     }),

@@ -9,21 +9,17 @@ export function doctorCommand(): Command {
   );
   withJson(cmd).action(async (f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
-      const rows = [];
-      for (const factory of w.registry.factoriesList()) {
-        const probe = await w.registry.get(factory.name).probe();
-        rows.push({
-          driver: factory.name,
-          description: factory.description,
-          default: factory.name === w.config.defaultDriver,
-          requiresOptIn: factory.requiresOptIn,
-          isolation: w.registry.get(factory.name).capabilities.isolation,
-          ...probe,
-        });
-      }
-      const report = { stateDir: w.config.stateDir, defaultDriver: w.config.defaultDriver, drivers: rows };
+      const info = await w.info();
+      const rows = (await w.drivers()).map((d) => ({ ...d, isolation: d.capabilities.isolation }));
+      const report = {
+        backend: info.kind,
+        [info.kind === "local" ? "stateDir" : "url"]: info.location,
+        defaultDriver: info.defaultDriver,
+        drivers: rows,
+      };
       if (f.json) return printJson(report);
-      process.stdout.write(`state dir: ${report.stateDir}\ndefault driver: ${report.defaultDriver}\n\n`);
+      const where = info.kind === "local" ? `state dir: ${info.location}` : `server: ${info.location}`;
+      process.stdout.write(`${where}\ndefault driver: ${info.defaultDriver}\n\n`);
       for (const r of rows) {
         const mark = r.usable ? "ok " : "NO ";
         process.stdout.write(`${mark} ${r.driver.padEnd(6)} ${r.description}\n     ${r.reason}\n`);

@@ -29,7 +29,7 @@ export function envCommand(): Command {
   withJson(env.command("ls").description("list environments: version, size, source, installed")).action(
     async (f: { json?: boolean }) =>
       runVerb(f.json, async (w) => {
-        const list = w.environments.list();
+        const list = await w.listEnvironments();
         if (f.json) return printJson(list);
         process.stdout.write(
           table(
@@ -48,11 +48,12 @@ export function envCommand(): Command {
   ).action(async (name: string, f: { force?: boolean; json?: boolean }) =>
     runVerb(f.json, async (w) => {
       const started = Date.now();
-      const info = await w.environments.pull(name, {
-        force: f.force,
-        onProgress: (p) =>
+      const info = await w.pullEnvironment(
+        name,
+        (p) =>
           process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${p.phase}: ${p.detail}\n`),
-      });
+        { force: f.force },
+      );
       if (f.json) printJson(info);
       else process.stdout.write(describe(info));
     }),
@@ -60,7 +61,7 @@ export function envCommand(): Command {
   withJson(env.command("inspect").description("show one environment").argument("<name>")).action(
     async (name: string, f: { json?: boolean }) =>
       runVerb(f.json, async (w) => {
-        const info = w.environments.inspect(name);
+        const info = await w.inspectEnvironment(name);
         if (f.json) printJson(info);
         else process.stdout.write(describe(info));
       }),
@@ -68,11 +69,7 @@ export function envCommand(): Command {
   withJson(env.command("rm").description("remove an installed environment").argument("<name>")).action(
     async (name: string, f: { json?: boolean }) =>
       runVerb(f.json, async (w) => {
-        const users = w.sandboxes
-          .list()
-          .filter((s) => s.environment === name)
-          .map((s) => s.id);
-        const info = w.environments.remove(name, users);
+        const info = await w.removeEnvironment(name);
         if (f.json) printJson(info);
         else process.stdout.write(`removed ${name}\n`);
       }),

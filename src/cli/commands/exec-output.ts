@@ -1,18 +1,12 @@
 /** Shared by `exec` and `run`: stream output live, or print the result as JSON, and exit with the command's code. */
 import { readFileSync } from "node:fs";
 import type { ExecResult } from "../../core/types.js";
-import type { ExecOptions } from "../../service/index.js";
+import type { StreamCallbacks } from "../../sdk/backend.js";
 import { printJson } from "../render.js";
 
-/** Exec options that stream to this terminal unless JSON output is asked for. */
-export function streamingExec(
-  argv: string[],
-  json: boolean | undefined,
-  extra: Partial<ExecOptions> = {},
-): ExecOptions {
+/** Callbacks that stream to this terminal unless JSON output is asked for. */
+export function terminalStream(json: boolean | undefined): StreamCallbacks {
   return {
-    argv,
-    ...extra,
     onStdout: json ? undefined : (c) => process.stdout.write(c),
     onStderr: json ? undefined : (c) => process.stderr.write(c),
   };

@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { parsePairs } from "../../core/names.js";
 import { collect, runVerb, withJson } from "../context.js";
-import { finishExec, readStdin, streamingExec } from "./exec-output.js";
+import { finishExec, readStdin, terminalStream } from "./exec-output.js";
 
 export function execCommand(): Command {
   const cmd = new Command("exec")
@@ -25,14 +25,16 @@ export function execCommand(): Command {
       f: { cwd: string; env?: string[]; timeout?: number; stdin?: boolean; json?: boolean },
     ) =>
       runVerb(f.json, async (w) => {
-        const r = await w.sandboxes.exec(
+        const r = await w.exec(
           sandbox,
-          streamingExec(argv[0] === "--" ? argv.slice(1) : argv, f.json, {
+          {
+            argv: argv[0] === "--" ? argv.slice(1) : argv,
             cwd: f.cwd,
             env: parsePairs(f.env ?? [], "environment variable"),
             timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000,
             stdin: f.stdin ? readStdin() : undefined,
-          }),
+          },
+          terminalStream(f.json),
         );
         return finishExec(r, f.json);
       }),

@@ -11,7 +11,7 @@ export function logsCommand(): Command {
     .option("--no-output", "leave command output out");
   withJson(cmd).action(async (ref: string, f: { since?: number; output: boolean; json?: boolean }) =>
     runVerb(f.json, async (w) => {
-      const entries = w.sandboxes.journal(ref, { sinceSequence: f.since });
+      const entries = await w.journal(ref, { sinceSequence: f.since });
       if (f.json) return printJson(entries);
       for (const e of entries) {
         const code = e.exitCode === null ? "" : ` exit=${e.exitCode}`;

@@ -11,7 +11,7 @@ export function lsCommand(): Command {
     .option("--label <key=value>", "only sandboxes with this label (repeatable)", collect);
   withJson(cmd).action(async (f: { all?: boolean; label?: string[]; json?: boolean }) =>
     runVerb(f.json, async (w) => {
-      const list = w.sandboxes.list({ all: f.all, labels: parsePairs(f.label ?? [], "label") });
+      const list = await w.listSandboxes({ all: f.all, labels: parsePairs(f.label ?? [], "label") });
       if (f.json) return printJson(list);
       process.stdout.write(
         table(

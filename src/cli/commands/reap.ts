@@ -1,5 +1,6 @@
 /** `warren reap`: apply TTLs now (every verb also does this at start). */
 import { Command } from "commander";
+import { LocalBackend } from "../../sdk/local.js";
 import { runVerb, withJson } from "../context.js";
 import { printJson } from "../render.js";
 
@@ -9,8 +10,20 @@ export function reapCommand(): Command {
   );
   withJson(cmd).action(async (f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
-      // Opening Warren already reconciled and reaped; report what that did.
-      const report = { reaped: w.startup.reaped, ...w.startup.reconcile };
+      // Opening a local backend already reconciled and reaped; report what that did.
+      const startup =
+        w instanceof LocalBackend
+          ? w.warren.startup
+          : {
+              reaped: await w.reap(),
+              reconcile: {
+                lostCommands: [],
+                stoppedSandboxes: [],
+                failedCreations: [],
+                removedResources: [],
+              },
+            };
+      const report = { reaped: startup.reaped, ...startup.reconcile };
       if (f.json) return printJson(report);
       for (const r of report.reaped)
         process.stdout.write(`${r.action} ${r.name} (${r.sandboxId}): TTL ran out\n`);

@@ -3,5 +3,5 @@ import { lifecycleCommand } from "../lifecycle-command.js";
 
 export const rmCommand = () =>
   lifecycleCommand("rm", "delete sandboxes and their workspaces (idempotent)", (w, ref) =>
-    w.sandboxes.delete(ref),
+    w.deleteSandbox(ref),
   );

@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { runVerb, withJson } from "../context.js";
 import { addCreateOptions, createOptionsFrom, type CreateFlags } from "../create-options.js";
-import { finishExec, readStdin, streamingExec } from "./exec-output.js";
+import { finishExec, readStdin, terminalStream } from "./exec-output.js";
 
 export function runCommand(): Command {
   const cmd = new Command("run")
@@ -19,13 +19,15 @@ export function runCommand(): Command {
       f: CreateFlags & { cwd: string; timeout?: number; stdin?: boolean; json?: boolean },
     ) =>
       runVerb(f.json, async (w) => {
-        const r = await w.sandboxes.run(
+        const r = await w.run(
           createOptionsFrom(f),
-          streamingExec(argv, f.json, {
+          {
+            argv,
             cwd: f.cwd,
             timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000,
             stdin: f.stdin ? readStdin() : undefined,
-          }),
+          },
+          terminalStream(f.json),
         );
         return finishExec(r, f.json);
       }),

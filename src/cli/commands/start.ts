@@ -2,4 +2,4 @@
 import { lifecycleCommand } from "../lifecycle-command.js";
 
 export const startCommand = () =>
-  lifecycleCommand("start", "start stopped sandboxes again", (w, ref) => w.sandboxes.start(ref));
+  lifecycleCommand("start", "start stopped sandboxes again", (w, ref) => w.startSandbox(ref));

@@ -9,7 +9,7 @@ export function statusCommand(): Command {
     .argument("<sandbox>", "sandbox id or name");
   withJson(cmd).action(async (ref: string, f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
-      const s = w.sandboxes.status(ref);
+      const s = await w.getSandbox(ref);
       if (f.json) printJson(s);
       else process.stdout.write(describeSandbox(s));
     }),

@@ -2,4 +2,4 @@
 import { lifecycleCommand } from "../lifecycle-command.js";
 
 export const stopCommand = () =>
-  lifecycleCommand("stop", "stop sandboxes; workspaces are kept", (w, ref) => w.sandboxes.stop(ref));
+  lifecycleCommand("stop", "stop sandboxes; workspaces are kept", (w, ref) => w.stopSandbox(ref));
