@@ -126,3 +126,35 @@ export function toWarrenError(err: unknown): WarrenError {
   const message = err instanceof Error ? err.message : String(err);
   return new InternalError(message, { cause: err });
 }
+
+/** The error class for each code (used to rebuild errors that crossed a process boundary). */
+const CLASS_OF_CODE: Record<ErrorCode, new (message: string, options?: WarrenErrorOptions) => WarrenError> = {
+  NOT_FOUND: NotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
+  INVALID_ARGUMENT: InvalidArgumentError,
+  INVALID_STATE: InvalidStateError,
+  NOT_SUPPORTED: NotSupportedError,
+  LIMIT_EXCEEDED: LimitExceededError,
+  TIMEOUT: TimeoutError,
+  DRIVER_UNAVAILABLE: DriverUnavailableError,
+  UNAUTHORIZED: UnauthorizedError,
+  INTERNAL: InternalError,
+};
+
+/**
+ * Rebuilds the WarrenError subclass from its wire form (`toJSON()`), so an error that crossed the
+ * HTTP API is the same class with the same fields as in-process. An unknown code or a body that is
+ * not an error becomes an InternalError.
+ */
+export function errorFromWire(wire: unknown, options: { cause?: unknown } = {}): WarrenError {
+  const w = (typeof wire === "object" && wire !== null ? wire : {}) as Record<string, unknown>;
+  const code = typeof w.code === "string" && w.code in CLASS_OF_CODE ? (w.code as ErrorCode) : "INTERNAL";
+  const message = typeof w.message === "string" ? w.message : `malformed error: ${JSON.stringify(wire)}`;
+  const details =
+    typeof w.details === "object" && w.details !== null ? (w.details as Record<string, unknown>) : undefined;
+  return new CLASS_OF_CODE[code](message, {
+    hint: typeof w.hint === "string" ? w.hint : undefined,
+    details,
+    cause: options.cause,
+  });
+}
