@@ -1,14 +1,19 @@
 /** The `warren` command line: one file per verb under commands/. */
 import { Command } from "commander";
+import { attachCommand } from "./commands/attach.js";
+import { cpCommand } from "./commands/cp.js";
 import { createCommand } from "./commands/create.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { envCommand } from "./commands/env.js";
 import { execCommand } from "./commands/exec.js";
+import { killCommand } from "./commands/kill.js";
 import { logsCommand } from "./commands/logs.js";
 import { lsCommand } from "./commands/ls.js";
+import { psCommand } from "./commands/ps.js";
 import { reapCommand } from "./commands/reap.js";
 import { rmCommand } from "./commands/rm.js";
 import { runCommand } from "./commands/run.js";
+import { shellCommand } from "./commands/shell.js";
 import { startCommand } from "./commands/start.js";
 import { statusCommand } from "./commands/status.js";
 import { stopCommand } from "./commands/stop.js";
@@ -26,6 +31,11 @@ export function buildProgram(): Command {
     runCommand,
     createCommand,
     execCommand,
+    shellCommand,
+    cpCommand,
+    psCommand,
+    attachCommand,
+    killCommand,
     lsCommand,
     statusCommand,
     logsCommand,

@@ -324,7 +324,8 @@ export class ProcessService {
   private async requireRunning(ref: string, processId: string): Promise<ProcessInfo> {
     const info = await this.get(ref, processId);
     if (info.state !== "running") {
-      throw new InvalidStateError(`process ${processId} is ${info.state}`, {
+      const how = info.state === "exited" ? `has already exited (exit code ${info.exitCode})` : "was lost";
+      throw new InvalidStateError(`process ${processId} ${how}`, {
         details: { processId, state: info.state, exitCode: info.exitCode },
       });
     }
