@@ -8,7 +8,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cli, cliJson } from "../helpers/cli.js";
+import { spawn } from "node:child_process";
+import { CLI, cli, cliEnv, cliJson } from "../helpers/cli.js";
 import { bwrapSkipReason, leakedCgroups } from "../helpers/warren.js";
 
 const skip = await bwrapSkipReason();
@@ -124,5 +125,26 @@ describe("CLI: cp, exec -d, ps, attach, kill, shell (bwrap)", { skip }, () => {
     );
     assert.equal(r.status, 3);
     assert.equal(r.stdout, "42\nbox\n");
+  });
+
+  it("shell with a terminal gets a PTY inside the sandbox and exits with the shell's code", async () => {
+    // script(1) on the host gives the CLI a terminal; the shell inside must get its own PTY.
+    const child = spawn("script", ["-qec", `${process.execPath} ${CLI} shell box`, "/dev/null"], {
+      env: { ...cliEnv(home), TERM: "dumb" },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    const waitFor = async (re: RegExp): Promise<void> => {
+      for (let i = 0; i < 300 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, re);
+    };
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    await waitFor(/\$ $/m);
+    child.stdin.write("echo sum=$((40+2)); tty\r");
+    await waitFor(/\/dev\/pts\/\d+/);
+    child.stdin.write("exit 7\r");
+    assert.equal(await exited, 7);
+    assert.match(out, /sum=42/);
   });
 });
