@@ -9,6 +9,8 @@ import { execCommand } from "./commands/exec.js";
 import { killCommand } from "./commands/kill.js";
 import { logsCommand } from "./commands/logs.js";
 import { lsCommand } from "./commands/ls.js";
+import { profileCommand } from "./commands/profile.js";
+import { mcpCommand } from "./commands/mcp.js";
 import { psCommand } from "./commands/ps.js";
 import { reapCommand } from "./commands/reap.js";
 import { rmCommand } from "./commands/rm.js";
@@ -45,6 +47,8 @@ export function buildProgram(): Command {
     reapCommand,
     envCommand,
     doctorCommand,
+    profileCommand,
+    mcpCommand,
   ]) {
     program.addCommand(make());
   }
