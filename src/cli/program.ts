@@ -10,7 +10,6 @@ import { killCommand } from "./commands/kill.js";
 import { logsCommand } from "./commands/logs.js";
 import { lsCommand } from "./commands/ls.js";
 import { profileCommand } from "./commands/profile.js";
-import { mcpCommand } from "./commands/mcp.js";
 import { psCommand } from "./commands/ps.js";
 import { reapCommand } from "./commands/reap.js";
 import { rmCommand } from "./commands/rm.js";
@@ -48,7 +47,6 @@ export function buildProgram(): Command {
     envCommand,
     doctorCommand,
     profileCommand,
-    mcpCommand,
   ]) {
     program.addCommand(make());
   }

@@ -117,6 +117,15 @@ function readFile(path: string): Partial<WarrenConfig> {
       cause: err,
     });
   }
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    // Backend profiles share this file; src/sdk/profiles.ts reads and validates them.
+    const {
+      profiles: _profiles,
+      activeProfile: _activeProfile,
+      ...settings
+    } = raw as Record<string, unknown>;
+    raw = settings;
+  }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     throw new InvalidArgumentError(`config file ${path} is invalid: ${parsed.error.issues[0]?.message}`, {
