@@ -10,6 +10,7 @@ import { killCommand } from "./commands/kill.js";
 import { logsCommand } from "./commands/logs.js";
 import { lsCommand } from "./commands/ls.js";
 import { profileCommand } from "./commands/profile.js";
+import { mcpCommand } from "./commands/mcp.js";
 import { psCommand } from "./commands/ps.js";
 import { reapCommand } from "./commands/reap.js";
 import { rmCommand } from "./commands/rm.js";
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
     envCommand,
     doctorCommand,
     profileCommand,
+    mcpCommand,
   ]) {
     program.addCommand(make());
   }
