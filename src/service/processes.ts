@@ -128,16 +128,7 @@ export class ProcessService {
         (arg) => [arg(this.dir(processId))],
       );
     } catch (err) {
-      this.store.journal.complete(sandboxId, sequence, {
-        status: "failed",
-        exitCode: null,
-        stdout: Buffer.alloc(0),
-        stderr: Buffer.alloc(0),
-        truncated: false,
-        timedOut: false,
-        durationMs: 0,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      this.store.journal.fail(sandboxId, sequence, err instanceof Error ? err.message : String(err));
       throw err;
     }
     return this.get(sandboxId, processId);

@@ -410,16 +410,7 @@ export class SandboxService {
       };
     } catch (err) {
       const e = toWarrenError(err);
-      journal.complete(rec.id, sequence, {
-        status: "failed",
-        exitCode: null,
-        stdout: Buffer.alloc(0),
-        stderr: Buffer.alloc(0),
-        truncated: false,
-        timedOut: false,
-        durationMs: 0,
-        error: e.message,
-      });
+      journal.fail(rec.id, sequence, e.message);
       throw e;
     }
   }

@@ -118,6 +118,20 @@ export class JournalTable {
       );
   }
 
+  /** Completes a row as `failed`: the command could not be run. */
+  fail(sandboxId: string, sequence: number, error: string): void {
+    this.complete(sandboxId, sequence, {
+      status: "failed",
+      exitCode: null,
+      stdout: Buffer.alloc(0),
+      stderr: Buffer.alloc(0),
+      truncated: false,
+      timedOut: false,
+      durationMs: 0,
+      error,
+    });
+  }
+
   /** Entries of a sandbox in sequence order; `sinceSequence` skips earlier ones. */
   list(sandboxId: string, options: { sinceSequence?: number; limit?: number } = {}): JournalEntry[] {
     const rows = this.db
