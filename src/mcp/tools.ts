@@ -6,7 +6,6 @@
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
-import { toWarrenError } from "../core/errors.js";
 import type { Sandbox } from "../core/types.js";
 import type { Backend } from "../sdk/backend.js";
 import {
@@ -14,24 +13,14 @@ import {
   environmentSchema,
   execResultSchema,
   execShape,
-  fileEntrySchema,
   journalEntrySchema,
   outputSchema,
   sandboxRef,
   sandboxSchema,
 } from "./schemas.js";
-import {
-  describeExec,
-  describeSandbox,
-  fileBytes,
-  fileMode,
-  guardOptIn,
-  readContent,
-  refuseOptInDriver,
-  streamOf,
-  toArgv,
-  type Extra,
-} from "./support.js";
+import { registerFileTools } from "./file-tools.js";
+import { mutating, ok, readOnly, safeIn, type Inflight } from "./result.js";
+import { describeExec, describeSandbox, guardOptIn, refuseOptInDriver, streamOf, toArgv } from "./support.js";
 
 /** What the server allows beyond the defaults. */
 export interface ToolOptions {
@@ -59,42 +48,6 @@ export const TOOL_NAMES = [
   "file_list",
   "environment_list",
 ] as const;
-
-type Text = { type: "text"; text: string };
-type ToolResult = { content: Text[]; structuredContent: Record<string, unknown>; isError?: boolean };
-
-/** A successful result: the structured value and a short text for the model. */
-function ok(value: object, text: string): ToolResult {
-  return { content: [{ type: "text", text }], structuredContent: value as Record<string, unknown> };
-}
-
-/** A tool error carrying Warren's code, message, hint and details. */
-export function toolError(err: unknown): ToolResult {
-  const e = toWarrenError(err);
-  const text = [`${e.code}: ${e.message}`, e.hint ? `hint: ${e.hint}` : ""].filter(Boolean).join("\n");
-  const error = { code: e.code, message: e.message, hint: e.hint, details: e.details };
-  return { content: [{ type: "text", text }], structuredContent: { error }, isError: true };
-}
-
-/** Calls still running, per set of registered tools (a server waits for them before it closes). */
-type Inflight = Set<Promise<unknown>>;
-
-/** Wraps a handler so any failure becomes a tool error, and tracks it while it runs. */
-function safeIn(inflight: Inflight) {
-  return <A>(fn: (args: A, extra: Extra) => Promise<ToolResult>) =>
-    async (args: A, extra: Extra): Promise<ToolResult> => {
-      const call = fn(args, extra).catch(toolError);
-      inflight.add(call);
-      try {
-        return await call;
-      } finally {
-        inflight.delete(call);
-      }
-    };
-}
-
-const readOnly = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
-const mutating = { readOnlyHint: false, destructiveHint: false, openWorldHint: false };
 
 /**
  * Registers every tool on `server`, each a call into `backend`. Returns a function that resolves
@@ -322,104 +275,7 @@ export function registerTools(
     { ...mutating, destructiveHint: true, idempotentHint: true },
   );
 
-  server.registerTool(
-    "file_read",
-    {
-      title: "Read a file from a sandbox",
-      description:
-        "Read a file inside a running sandbox. Relative paths are under /workspace. Text comes back as UTF-8; " +
-        "a file that is not valid UTF-8 comes back base64-encoded (see encoding), unless you ask for one.",
-      inputSchema: {
-        sandbox: sandboxRef,
-        path: z.string().min(1).describe("Path inside the sandbox, e.g. /workspace/out.txt or out.txt."),
-        encoding: z
-          .enum(["utf8", "base64"])
-          .optional()
-          .describe("How to return the content. Default: utf8 when the file is valid UTF-8, else base64."),
-        maxBytes: z
-          .number()
-          .int()
-          .positive()
-          .optional()
-          .describe("Return at most this many bytes (truncated: true when cut). Default 1048576."),
-      },
-      outputSchema: outputSchema({
-        path: z.string(),
-        encoding: z.enum(["utf8", "base64"]),
-        content: z.string(),
-        sizeBytes: z.number().describe("Size of the whole file"),
-        truncated: z.boolean(),
-      }),
-      annotations: readOnly,
-    },
-    safe(async (a) => {
-      await guard(a.sandbox);
-      const data = await backend.readFile(a.sandbox, a.path);
-      const r = readContent(data, a.encoding, a.maxBytes ?? 1048576);
-      return ok({ path: a.path, ...r }, r.content);
-    }),
-  );
-
-  server.registerTool(
-    "file_write",
-    {
-      title: "Write a file into a sandbox",
-      description:
-        "Create or replace a file inside a running sandbox (atomically; parent directories are created). " +
-        "Relative paths are under /workspace. Content is UTF-8 text unless encoding is base64.",
-      inputSchema: {
-        sandbox: sandboxRef,
-        path: z.string().min(1).describe("Path inside the sandbox, e.g. /workspace/main.py or main.py."),
-        content: z.string().describe("The file's new content."),
-        encoding: z.enum(["utf8", "base64"]).optional().describe("How content is encoded. Default utf8."),
-        mode: z
-          .string()
-          .optional()
-          .describe(
-            'Permission bits in octal, e.g. "755" for a script. Default: kept, or 644 for a new file.',
-          ),
-      },
-      outputSchema: outputSchema(fileEntrySchema.shape),
-      annotations: { ...mutating, idempotentHint: true },
-    },
-    safe(async (a) => {
-      await guard(a.sandbox);
-      const e = await backend.writeFile(a.sandbox, a.path, fileBytes(a.content, a.encoding), {
-        mode: fileMode(a.mode),
-      });
-      return ok(e, `wrote ${e.sizeBytes} bytes to ${e.path} (mode ${e.mode.toString(8)})`);
-    }),
-  );
-
-  server.registerTool(
-    "file_list",
-    {
-      title: "List files in a sandbox",
-      description:
-        "List a directory inside a running sandbox, sorted by path: each entry's type, size, mode and " +
-        "modification time. depth 2 or more also lists subdirectories' contents.",
-      inputSchema: {
-        sandbox: sandboxRef,
-        path: z.string().optional().describe("Directory inside the sandbox. Default /workspace."),
-        depth: z
-          .number()
-          .int()
-          .optional()
-          .describe("Levels to descend, 1-64 (1 = only its entries). Default 1."),
-      },
-      outputSchema: outputSchema({ entries: z.array(fileEntrySchema) }),
-      annotations: readOnly,
-    },
-    safe(async (a) => {
-      await guard(a.sandbox);
-      const entries = await backend.listFiles(a.sandbox, a.path ?? "/workspace", { depth: a.depth });
-      const lines = entries.map(
-        (e) =>
-          `${e.type.padEnd(9)} ${e.mode.toString(8).padStart(4, "0")} ${String(e.sizeBytes).padStart(9)} ${e.path}`,
-      );
-      return ok({ entries }, lines.join("\n") || "(empty)");
-    }),
-  );
+  registerFileTools(server, backend, { safe, guard });
 
   server.registerTool(
     "environment_list",
