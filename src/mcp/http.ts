@@ -16,7 +16,7 @@ import { createMcpServer, whenIdle, type McpServerOptions } from "./server.js";
 export interface McpRouteOptions extends McpServerOptions {
   /** @default "/mcp" */
   path?: string;
-  /** Largest request body (a file_write carries the file). @default 33554432 (32 MiB) */
+  /** Largest request body (a file_write carries the file). @default the app's bodyLimit */
   bodyLimitBytes?: number;
 }
 
@@ -44,39 +44,46 @@ export function registerMcpRoutes(
   const path = options.path ?? "/mcp";
   const live = new Set<McpServer>();
 
-  app.post(path, { bodyLimit: options.bodyLimitBytes ?? 32 * 1024 * 1024 }, async (request, reply) => {
-    let body: unknown;
-    try {
-      body = jsonBody(request);
-    } catch {
-      return reply.code(400).type("application/json").send(rpcError(-32700, "Parse error: body is not JSON"));
-    }
-    const server = createMcpServer(backend, { allowHost: options.allowHost });
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    transport.onerror = (err) => request.log.warn({ err }, "mcp transport error");
-    live.add(server);
-    const res: ServerResponse = reply.raw;
-    // The transport answers on the raw response (JSON or an SSE stream); Fastify must not.
-    reply.hijack();
-    res.on("close", () => {
-      // A client gone mid-call aborts its running commands; the server is dropped once they settle.
-      void transport
-        .close()
-        .then(() => server.close())
-        .then(() => whenIdle(server))
-        .finally(() => live.delete(server));
-    });
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(request.raw as IncomingMessage, res, body);
-    } catch (err) {
-      request.log.error({ err }, "mcp request failed");
-      if (!res.headersSent) {
-        res.writeHead(500, { "content-type": "application/json" });
-        res.end(rpcError(-32603, "Internal server error"));
+  app.post(
+    path,
+    options.bodyLimitBytes === undefined ? {} : { bodyLimit: options.bodyLimitBytes },
+    async (request, reply) => {
+      let body: unknown;
+      try {
+        body = jsonBody(request);
+      } catch {
+        return reply
+          .code(400)
+          .type("application/json")
+          .send(rpcError(-32700, "Parse error: body is not JSON"));
       }
-    }
-  });
+      const server = createMcpServer(backend, { allowHost: options.allowHost });
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      transport.onerror = (err) => request.log.warn({ err }, "mcp transport error");
+      live.add(server);
+      const res: ServerResponse = reply.raw;
+      // The transport answers on the raw response (JSON or an SSE stream); Fastify must not.
+      reply.hijack();
+      res.on("close", () => {
+        // A client gone mid-call aborts its running commands; the server is dropped once they settle.
+        void transport
+          .close()
+          .then(() => server.close())
+          .then(() => whenIdle(server))
+          .finally(() => live.delete(server));
+      });
+      try {
+        await server.connect(transport);
+        await transport.handleRequest(request.raw as IncomingMessage, res, body);
+      } catch (err) {
+        request.log.error({ err }, "mcp request failed");
+        if (!res.headersSent) {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(rpcError(-32603, "Internal server error"));
+        }
+      }
+    },
+  );
 
   const notAllowed = async (_request: FastifyRequest, reply: FastifyReply) =>
     reply
