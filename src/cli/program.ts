@@ -15,6 +15,7 @@ import { psCommand } from "./commands/ps.js";
 import { reapCommand } from "./commands/reap.js";
 import { rmCommand } from "./commands/rm.js";
 import { runCommand } from "./commands/run.js";
+import { serveCommand } from "./commands/serve.js";
 import { shellCommand } from "./commands/shell.js";
 import { startCommand } from "./commands/start.js";
 import { statusCommand } from "./commands/status.js";
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
     doctorCommand,
     profileCommand,
     mcpCommand,
+    serveCommand,
   ]) {
     program.addCommand(make());
   }
