@@ -40,6 +40,8 @@ export type { AddProfileOptions, LocalProfile, Profile, ProfileSet, RemoteProfil
 
 export { LocalBackend, openLocalBackend } from "./sdk/local.js";
 export type { LocalBackendOptions } from "./sdk/local.js";
+export { RemoteBackend } from "./sdk/remote.js";
+export type { RemoteBackendOptions } from "./sdk/remote.js";
 export type {
   Backend,
   BackendInfo,

@@ -59,7 +59,7 @@ describe("profiles", () => {
 
   it("keeps the other settings of the config file, which config.ts still reads", () => {
     const env = envWith({ defaultMemoryMiB: 1024 });
-    addProfile("prod", { url: "http://127.0.0.1:7070", apiKey: KEY }, { env, activate: true });
+    addProfile("prod", { url: "http://127.0.0.1:7377", apiKey: KEY }, { env, activate: true });
     const raw = JSON.parse(readFileSync(fileOf(env), "utf8"));
     assert.equal(raw.defaultMemoryMiB, 1024);
     assert.equal(raw.activeProfile, "prod");

@@ -22,7 +22,7 @@ import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../core
 
 /** A Warren server reached over HTTP (`warren serve`). */
 export interface RemoteProfile {
-  /** Base URL of the server, e.g. `https://warren.example:7070`. */
+  /** Base URL of the server, e.g. `https://warren.example:7377`. */
   url: string;
   /** API key sent as a bearer token. */
   apiKey: string;

@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { InvalidArgumentError, NotFoundError } from "../core/errors.js";
 import type { Backend } from "./backend.js";
 import { LocalBackend } from "./local.js";
+import { RemoteBackend } from "./remote.js";
 import { addProfile } from "./profiles.js";
 import { leaseBackend, planBackend, resolveBackend } from "./resolve.js";
 
@@ -28,7 +29,7 @@ describe("backend resolution", () => {
     const env = setup({ active: true });
     const all = {
       ...env,
-      WARREN_URL: "http://env.example:7070",
+      WARREN_URL: "http://env.example:7377",
       WARREN_API_KEY: ENV_KEY,
       WARREN_PROFILE: "box",
     };
@@ -47,7 +48,7 @@ describe("backend resolution", () => {
 
     const fromUrl = planBackend({ env: all });
     assert.equal(fromUrl.source, "WARREN_URL");
-    assert.deepEqual(fromUrl.target, { kind: "remote", url: "http://env.example:7070", apiKey: ENV_KEY });
+    assert.deepEqual(fromUrl.target, { kind: "remote", url: "http://env.example:7377", apiKey: ENV_KEY });
 
     const fromVar = planBackend({ env: { ...env, WARREN_PROFILE: "box" } });
     assert.equal(fromVar.source, "WARREN_PROFILE");
@@ -91,7 +92,7 @@ describe("backend resolution", () => {
     assert.equal(planBackend({ env: { ...setup(), WARREN_API_KEY: ENV_KEY } }).source, "default-local");
   });
 
-  it("opens local Warren on the configured or the profile's state dir; a given backend is not 'opened'", async () => {
+  it("opens local Warren (configured or the profile's state dir) or a RemoteBackend; a given backend is not 'opened'", async () => {
     const env = setup();
     const config = { logLevel: "silent" as const };
     const local = await resolveBackend({ env, config });
@@ -109,6 +110,16 @@ describe("backend resolution", () => {
     } finally {
       await box.backend.close();
     }
+    const remote = await resolveBackend({
+      env: { ...env, WARREN_URL: "http://127.0.0.1:9", WARREN_API_KEY: KEY },
+    });
+    assert.ok(remote.backend instanceof RemoteBackend);
+    assert.deepEqual([remote.source, remote.opened], ["WARREN_URL", true]);
+    assert.equal(
+      (await remote.backend.info().catch((e: Error) => e)).constructor.name,
+      "DriverUnavailableError",
+    );
+    await remote.backend.close();
     const given = await resolveBackend({ backend: fakeBackend });
     assert.equal(given.backend, fakeBackend);
     assert.equal(given.opened, false);

@@ -15,11 +15,12 @@ import type { WarrenConfig } from "../core/config.js";
 import { InvalidArgumentError } from "../core/errors.js";
 import type { Backend } from "./backend.js";
 import { openLocalBackend } from "./local.js";
+import { RemoteBackend } from "./remote.js";
 import { getProfile, isRemoteProfile, readProfiles, redactKey, type Profile } from "./profiles.js";
 
 /** A Warren server to reach over HTTP (`warren serve`). */
 export interface RemoteTarget {
-  /** Base URL, e.g. `http://127.0.0.1:7070`. */
+  /** Base URL, e.g. `http://127.0.0.1:7377`. */
   url: string;
   /** API key sent as a bearer token. */
   apiKey: string;
@@ -83,7 +84,7 @@ function checkTarget(url: unknown, apiKey: unknown, where: string): RemoteTarget
   }
   if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
     throw new InvalidArgumentError(`${where}: "${String(url)}" is not an http:// or https:// URL`, {
-      hint: "use the address `warren serve` listens on, e.g. http://127.0.0.1:7070",
+      hint: "use the address `warren serve` listens on, e.g. http://127.0.0.1:7377",
     });
   }
   if (typeof apiKey !== "string" || apiKey === "") {
@@ -154,13 +155,6 @@ export function planBackend(options: ResolveOptions = {}): BackendPlan {
   };
 }
 
-async function openRemote(target: RemoteTarget): Promise<Backend> {
-  // TODO(sdk): a static import once src/sdk/remote.ts lands.
-  const spec = "./remote.js";
-  const mod = (await import(spec)) as { RemoteBackend: new (t: RemoteTarget) => Backend };
-  return new mod.RemoteBackend(target);
-}
-
 /** Opens what a plan names. */
 export async function openPlan(plan: BackendPlan, options: ResolveOptions = {}): Promise<ResolvedBackend> {
   const { source, profile, description, target } = plan;
@@ -169,7 +163,11 @@ export async function openPlan(plan: BackendPlan, options: ResolveOptions = {}):
     case "instance":
       return { ...base, backend: target.backend, opened: false };
     case "remote":
-      return { ...base, backend: await openRemote(target), opened: true };
+      return {
+        ...base,
+        backend: new RemoteBackend({ url: target.url, apiKey: target.apiKey }),
+        opened: true,
+      };
     case "local": {
       const config = { ...options.config };
       if (target.stateDir !== undefined) config.stateDir = target.stateDir;

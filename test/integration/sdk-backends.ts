@@ -6,13 +6,19 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import type { Backend } from "../../src/sdk/backend.js";
 import { openLocalBackend, type LocalBackend } from "../../src/sdk/local.js";
+import { RemoteBackend } from "../../src/sdk/remote.js";
+import { buildServer } from "../../src/server/app.js";
 import { leakedCgroups } from "../helpers/warren.js";
 
 /** A backend for one test file. */
 export interface BackendFixture {
   backend: Backend;
+  /** The server's URL and token (remote only). */
+  url?: string;
+  token?: string;
   /** Deletes all sandboxes, checks for leaks, closes everything. Throws on a leak. */
   dispose(): Promise<void>;
 }
@@ -64,5 +70,37 @@ export const localFactory: BackendFactory = {
   },
 };
 
+/** `warren serve` on a free loopback port over a local backend, reached with RemoteBackend. */
+export const remoteFactory: BackendFactory = {
+  name: "remote",
+  async open() {
+    const { local, stateDir } = await openTempLocal();
+    const token = randomBytes(24).toString("hex");
+    const server = await buildServer({ backend: local, token, port: 0 });
+    let url: string;
+    try {
+      url = await server.listen();
+    } catch (err) {
+      await server.close();
+      await disposeLocal(local, stateDir);
+      throw err;
+    }
+    const remote = new RemoteBackend({ url, apiKey: token });
+    return {
+      backend: remote,
+      url,
+      token,
+      async dispose() {
+        try {
+          await remote.close();
+          await server.close();
+        } finally {
+          await disposeLocal(local, stateDir);
+        }
+      },
+    };
+  },
+};
+
 /** Every backend the suite runs against. */
-export const backendFactories: BackendFactory[] = [localFactory];
+export const backendFactories: BackendFactory[] = [localFactory, remoteFactory];

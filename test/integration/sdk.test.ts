@@ -4,9 +4,6 @@
  * both threw the very same error classes.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   AlreadyExistsError,
@@ -18,7 +15,7 @@ import {
 } from "../../src/core/errors.js";
 import type { Backend } from "../../src/sdk/backend.js";
 import { Sandbox, type SandboxCreateOptions } from "../../src/sdk/sandbox.js";
-import { bwrapSkipReason, leakedCgroups } from "../helpers/warren.js";
+import { bwrapSkipReason } from "../helpers/warren.js";
 import { backendFactories, type BackendFixture } from "./sdk-backends.js";
 
 const skip = await bwrapSkipReason();
@@ -304,43 +301,6 @@ for (const factory of backendFactories) {
     });
   });
 }
-
-describe("SDK without a backend option (bwrap)", { skip }, () => {
-  it("resolves Warren from the environment, shares it, and closes it with the last handle", async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), "warren-sdk-env-"));
-    chmodSync(stateDir, 0o711);
-    const vars = ["WARREN_HOME", "XDG_CONFIG_HOME", "WARREN_LOG_LEVEL", "WARREN_URL", "WARREN_PROFILE"];
-    const saved = Object.fromEntries(vars.map((v) => [v, process.env[v]]));
-    Object.assign(process.env, {
-      WARREN_HOME: stateDir,
-      XDG_CONFIG_HOME: join(stateDir, "config"),
-      WARREN_LOG_LEVEL: "silent",
-    });
-    delete process.env.WARREN_URL;
-    delete process.env.WARREN_PROFILE;
-    try {
-      let backend: Backend;
-      {
-        await using sbx = await Sandbox.create({ driver: "bwrap" });
-        assert.equal(sbx.backendSource, "default-local");
-        backend = sbx.backend;
-        assert.equal((await backend.info()).location, stateDir);
-        const other = await Sandbox.connect(sbx.id);
-        assert.equal(other.backend, backend, "one backend for every handle");
-        await other.close();
-        assert.equal((await sbx.commands.run("echo ok")).stdout, "ok\n", "still open after the other closed");
-      }
-      await assert.rejects(backend.listSandboxes(), "closed with the last handle");
-      assert.deepEqual(leakedCgroups(stateDir), []);
-    } finally {
-      for (const v of vars) {
-        if (saved[v] === undefined) delete process.env[v];
-        else process.env[v] = saved[v];
-      }
-      rmSync(stateDir, { recursive: true, force: true });
-    }
-  });
-});
 
 describe("typed errors are identical across backends", { skip }, () => {
   it("every backend threw the same class and code for every failing operation", (t) => {

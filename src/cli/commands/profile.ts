@@ -182,7 +182,7 @@ export function profileCommand(): Command {
       .command("add")
       .description("add a profile: a server (--url and a key) or local Warren (--local)")
       .argument("<name>")
-      .option("--url <url>", "server URL, e.g. http://127.0.0.1:7070")
+      .option("--url <url>", "server URL, e.g. http://127.0.0.1:7377")
       .option("--api-key <key>", "API key (visible in the process list and shell history)")
       .option("--api-key-file <file>", "read the API key from a file (- for stdin)")
       .option("--local", "local Warren in this process")
