@@ -6,6 +6,7 @@
  */
 import { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
+import { registerMcpRoutes } from "../../mcp/http.js";
 import { isLoopbackHost, resolveServerToken } from "../../server/auth.js";
 import { buildServer, DEFAULT_HOST, DEFAULT_PORT, type ServerPlugin } from "../../server/app.js";
 import type { LocalBackend } from "../../sdk/local.js";
@@ -27,6 +28,7 @@ interface ServeFlags {
 function extraRoutes(): ServerPlugin[] {
   return [
     // One entry per extra route family, e.g. (app, { backend }) => registerMcpRoutes(app, backend),
+    (app, { backend }) => registerMcpRoutes(app, backend),
   ];
 }
 
