@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { claimStdout, serveStdio } from "../../mcp/stdio.js";
 import type { Backend } from "../../sdk/backend.js";
-import { openLocalBackend } from "../../sdk/local.js";
+import { openBackend } from "../context.js";
 import { printError } from "../render.js";
 
 export function mcpCommand(): Command {
@@ -16,7 +16,8 @@ export function mcpCommand(): Command {
       claimStdout();
       let backend: Backend | null = null;
       try {
-        backend = await openLocalBackend();
+        // The CLI's own backend resolution, so `warren mcp` serves whatever the other verbs use.
+        backend = await openBackend();
         await serveStdio(backend, { allowHost: f.allowHost === true });
       } catch (err) {
         process.exitCode = printError(err, false);
