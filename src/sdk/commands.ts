@@ -234,7 +234,6 @@ export class CommandHandle {
     this.last = await this.ctx.backend().waitProcess(this.ctx.ref, this.processId, {
       timeoutMs: options.timeoutMs ?? 10000,
     });
-    this.disconnect();
     return this.last;
   }
 }
@@ -248,6 +247,8 @@ export class Commands {
   run(command: CommandSpec, options: RunOptions & { background: true }): Promise<CommandHandle>;
   /** Runs a command and waits for its result. A non-zero exit is a result, not an error. */
   run(command: CommandSpec, options?: RunOptions & { background?: false }): Promise<CommandResult>;
+  /** Runs a command, or starts it when `background` is true. */
+  run(command: CommandSpec, options?: RunOptions): Promise<CommandResult | CommandHandle>;
   /**
    * Runs a command: waits for its result, or with `background: true` returns a handle at once.
    * @throws InvalidArgumentError (empty command, bad cwd or env), InvalidStateError (the sandbox

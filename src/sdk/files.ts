@@ -20,6 +20,8 @@ export class Files {
   read(path: string, options?: { format?: "text" }): Promise<string>;
   /** Reads a file as bytes. */
   read(path: string, options: { format: "bytes" }): Promise<Buffer>;
+  /** Reads a file as text or bytes, as `format` says. */
+  read(path: string, options?: ReadOptions): Promise<string | Buffer>;
   /**
    * Reads a file (up to 64 MiB; use `downloadTar` for more).
    * @throws NotFoundError, InvalidArgumentError (a directory), LimitExceededError (too large)
