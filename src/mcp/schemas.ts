@@ -51,7 +51,7 @@ export const createShape = {
     .describe(
       'Driver: "bwrap" (namespaces + cgroups, the usual default) or "fake" (in-memory, for tests). ' +
         '"host" runs commands with NO isolation and works only if the server was started with --allow-host. ' +
-        "Default: the server's configured driver. environment_list shows environments; drivers are fixed.",
+        "Default: the server's configured driver (usually bwrap).",
     ),
   environment: z
     .string()

@@ -155,8 +155,8 @@ export function describeExec(r: ExecResult): string {
     `exit code ${r.exitCode}${r.timedOut ? " (timed out)" : ""} in ${Math.round(r.durationMs)} ms ` +
     `(sandbox ${r.sandboxId}, journal #${r.sequence})`;
   const parts = [head];
-  if (r.stdout) parts.push(`--- stdout ---\n${r.stdout}`);
-  if (r.stderr) parts.push(`--- stderr ---\n${r.stderr}`);
+  if (r.stdout) parts.push(`--- stdout ---\n${r.stdout.replace(/\n$/, "")}`);
+  if (r.stderr) parts.push(`--- stderr ---\n${r.stderr.replace(/\n$/, "")}`);
   if (r.truncated) parts.push("(output truncated)");
   return parts.join("\n");
 }
