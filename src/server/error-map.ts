@@ -89,6 +89,7 @@ export function installErrorHandling(app: FastifyInstance, log: Logger): void {
     if (e.code === "INTERNAL") {
       log.error("request failed", { method: request.method, url: request.url, error: String(err) });
     }
+    if (e.code === "UNAUTHORIZED") reply.header("www-authenticate", 'Bearer realm="warren"');
     return reply.code(httpStatusOf(e)).type("application/json; charset=utf-8").send(errorBody(e));
   });
   app.setNotFoundHandler((request, reply) =>

@@ -17,7 +17,11 @@ function jsonSchema(schema: z.ZodType, io: "input" | "output", defs: Record<stri
   delete out.$defs;
   delete out.$schema;
   for (const [id, def] of Object.entries(local)) defs[id] ??= rewrite(def) as Json;
-  return rewrite(out) as Json;
+  // zod inlines the root schema even when it is named: refer to it like any other component.
+  const id = apiRegistry.get(schema)?.id;
+  if (!id) return rewrite(out) as Json;
+  defs[id] ??= rewrite(out) as Json;
+  return { $ref: `#/components/schemas/${id}` };
 }
 
 /** Points `#/$defs/X` refs at `#/components/schemas/X` and drops the registry's `id` keys. */
