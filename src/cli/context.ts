@@ -1,7 +1,7 @@
 /** Shared plumbing of CLI verbs: open Warren, run the verb, render errors, set the exit status. */
 import { Command, InvalidArgumentError as UsageError, Option } from "commander";
 import type { Backend } from "../sdk/backend.js";
-import { openLocalBackend } from "../sdk/local.js";
+import { resolveBackend } from "../sdk/resolve.js";
 import { printError } from "./render.js";
 
 /** Options every verb has. */
@@ -14,9 +14,13 @@ export function withJson(cmd: Command): Command {
   return cmd.addOption(new Option("--json", 'print one JSON document on stdout (errors as {"error":{...}})'));
 }
 
-/** Opens the backend the CLI talks to (a local one runs reconcile and reap first, as on every call). */
-export function openBackend(): Promise<Backend> {
-  return openLocalBackend();
+/**
+ * Opens the backend the CLI talks to, resolved like the SDK's: `WARREN_URL` + `WARREN_API_KEY`,
+ * then `WARREN_PROFILE`, then the active profile, then local (which runs reconcile and reap
+ * first, as on every call).
+ */
+export async function openBackend(): Promise<Backend> {
+  return (await resolveBackend()).backend;
 }
 
 /**

@@ -80,7 +80,7 @@ describe("CLI: cp, exec -d, ps, attach, kill, shell (bwrap)", { skip }, () => {
       "--",
       "sh",
       "-c",
-      "echo out; echo err >&2; sleep 0.3; exit 5",
+      "echo out; echo err >&2; sleep 2; exit 5",
     ]);
     assert.equal(started.state, "running");
     const ps = cli(home, ["ps", "box"]);

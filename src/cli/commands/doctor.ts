@@ -1,5 +1,6 @@
 /** `warren doctor`: for every driver, whether it is usable here and why not. */
 import { Command } from "commander";
+import { planBackend } from "../../sdk/resolve.js";
 import { runVerb, withJson } from "../context.js";
 import { printJson } from "../render.js";
 
@@ -10,16 +11,20 @@ export function doctorCommand(): Command {
   withJson(cmd).action(async (f: { json?: boolean }) =>
     runVerb(f.json, async (w) => {
       const info = await w.info();
+      const chosen = planBackend();
       const rows = (await w.drivers()).map((d) => ({ ...d, isolation: d.capabilities.isolation }));
       const report = {
         backend: info.kind,
+        backendSource: chosen.source,
         [info.kind === "local" ? "stateDir" : "url"]: info.location,
         defaultDriver: info.defaultDriver,
         drivers: rows,
       };
       if (f.json) return printJson(report);
       const where = info.kind === "local" ? `state dir: ${info.location}` : `server: ${info.location}`;
-      process.stdout.write(`${where}\ndefault driver: ${info.defaultDriver}\n\n`);
+      process.stdout.write(
+        `backend: ${chosen.description} (chosen by ${chosen.source})\n${where}\ndefault driver: ${info.defaultDriver}\n\n`,
+      );
       for (const r of rows) {
         const mark = r.usable ? "ok " : "NO ";
         process.stdout.write(`${mark} ${r.driver.padEnd(6)} ${r.description}\n     ${r.reason}\n`);
