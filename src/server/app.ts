@@ -143,10 +143,13 @@ export async function buildServer(o: ServerOptions): Promise<WarrenServer> {
         shutdown.abort(new Error("the server is shutting down"));
         app.server.closeAllConnections();
       }, o.drainTimeoutMs ?? 10000);
+      // A keep-alive connection whose request finishes during the drain goes idle: cut it then.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
       try {
         await app.close();
       } finally {
         clearTimeout(timer);
+        clearInterval(sweep);
       }
     },
   };
