@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { InvalidStateError, NotFoundError, TimeoutError } from "../../src/core/errors.js";
+import { InvalidStateError, LimitExceededError, NotFoundError, TimeoutError } from "../../src/core/errors.js";
 import type { ExecResult, FileEntry, JournalEntry, Sandbox } from "../../src/core/types.js";
 import { bwrapSkipReason } from "../helpers/warren.js";
 import { readNdjson, startTestServer, type TestServer } from "./server-support.js";
@@ -130,6 +130,26 @@ describe("HTTP API on real sandboxes (bwrap)", { skip }, () => {
     }
     assert.equal(entry.status, "failed");
     assert.ok(Date.now() < deadline - 5000, "the command was not killed promptly");
+
+    // The blocking form too: the command ends when its client goes away.
+    const blocking = new AbortController();
+    const pending = s.api(`/v1/sandboxes/api-box/exec`, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ argv: ["sh", "-c", "sleep 31"] }),
+      signal: blocking.signal,
+    });
+    const running = async () =>
+      (await s.local.journal("api-box")).find((j) => j.argv.join(" ").includes("sleep 31"))?.status;
+    while ((await running()) !== "running") await new Promise((r) => setTimeout(r, 50));
+    blocking.abort();
+    await assert.rejects(pending);
+    const until = Date.now() + 5000;
+    while ((await running()) === "running") {
+      assert.ok(Date.now() < until, "a blocking exec outlived its client");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await running(), "failed");
   });
 
   it("journal and driver log match the local backend", async () => {
@@ -202,6 +222,11 @@ describe("HTTP API on real sandboxes (bwrap)", { skip }, () => {
         ["j.bin", 6],
       ],
     );
+    // Over the read limit: the same LIMIT_EXCEEDED as in-process, not a cut stream.
+    await s.local.exec("api-box", { argv: ["sh", "-c", "head -c 67108865 /dev/zero > /workspace/huge"] });
+    for (const b of [s.local, r])
+      await assert.rejects(b.readFile("api-box", "/workspace/huge"), LimitExceededError);
+    await r.removeFile("api-box", "/workspace/huge");
     await r.removeFile("api-box", "/workspace/e", { recursive: true });
     assert.equal(await r.exists("api-box", "/workspace/e"), false);
     await assert.rejects(r.statFile("api-box", "/workspace/e"), NotFoundError);

@@ -6,6 +6,9 @@ import { queryFlag, queryInt, type Api, type RouteContext } from "../route.js";
 import { LazyResponse } from "../stream.js";
 import { SandboxParams } from "./sandboxes.js";
 
+/** Bytes of a file read held back (and sent whole when the file is no bigger). */
+const HOLD_BYTES = 1 << 20;
+
 const path = doc(z.string().min(1), "absolute path inside the sandbox");
 const PathQuery = z.strictObject({ path });
 const mode = doc(z.number().int().min(0).max(0o7777), "permission bits, e.g. 420 for 0o644");
@@ -37,10 +40,36 @@ export function fileRoutes(api: Api, { backend, shutdown }: RouteContext): void 
     responses: { 200: { description: "the file's bytes", contentType: "application/octet-stream" } },
     handler: async ({ params, query, reply }) => {
       const res = new LazyResponse(reply, "application/octet-stream", { shutdown });
+      // Errors can only be an HTTP status before the first byte goes out. So the start of the file
+      // is held back: a small file is sent whole (any error is a status), and a large one streams
+      // once a stat says it is within the limit (over it, the read fails with LIMIT_EXCEEDED).
+      const held: Buffer[] = [];
+      let heldBytes = 0;
+      let streaming = false;
+      let checked: Promise<void> | null = null;
+      const flush = (): void => {
+        streaming = true;
+        for (const c of held.splice(0)) res.write(c);
+      };
+      const onChunk = (c: Buffer): void => {
+        if (streaming) return res.write(c);
+        held.push(c);
+        heldBytes += c.length;
+        checked ??=
+          heldBytes < HOLD_BYTES
+            ? null
+            : backend.statFile(params.ref, query.path).then(
+                (e) => (e.sizeBytes <= MAX_READ_BYTES ? flush() : undefined),
+                () => undefined,
+              );
+      };
       try {
-        await backend.readFile(params.ref, query.path, { onChunk: (c) => res.write(c) });
+        await backend.readFile(params.ref, query.path, { onChunk });
+        await checked;
+        flush();
         res.end();
       } catch (err) {
+        await checked;
         res.fail(err);
       }
     },
