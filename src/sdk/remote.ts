@@ -62,6 +62,12 @@ type Event = Record<string, unknown> & { type: string };
 const toBytes = (data: string, encoding: unknown): Buffer =>
   Buffer.from(data, encoding === "base64" ? "base64" : "utf8");
 
+/** Passes a stdout or stderr event to its callback. */
+function feed(e: Event, s: StreamCallbacks): void {
+  if (e.type === "stdout") s.onStdout?.(toBytes(e.data as string, e.encoding));
+  else if (e.type === "stderr") s.onStderr?.(toBytes(e.data as string, e.encoding));
+}
+
 const enc = (s: string): string => encodeURIComponent(s);
 
 /** Backend over the HTTP API of a Warren server. */
@@ -207,10 +213,8 @@ export class RemoteBackend implements Backend {
   /** An exec-style stream: chunks to the callbacks, then the `exit` result. */
   private execStream(path: string, body: unknown, s: StreamCallbacks): Promise<ExecResult> {
     return this.stream("POST", path, { json: body, signal: s.signal }, (e) => {
-      if (e.type === "stdout") s.onStdout?.(toBytes(e.data as string, e.encoding));
-      else if (e.type === "stderr") s.onStderr?.(toBytes(e.data as string, e.encoding));
-      else if (e.type === "exit") return e.result as ExecResult;
-      return undefined;
+      feed(e, s);
+      return e.type === "exit" ? (e.result as ExecResult) : undefined;
     });
   }
 
@@ -346,10 +350,8 @@ export class RemoteBackend implements Backend {
     const query = { stdoutOffset: o.stdoutOffset, stderrOffset: o.stderrOffset };
     try {
       return await this.stream("GET", path, { query, signal: o.signal }, (e) => {
-        if (e.type === "stdout") o.onStdout?.(toBytes(e.data as string, e.encoding));
-        else if (e.type === "stderr") o.onStderr?.(toBytes(e.data as string, e.encoding));
-        else if (e.type === "end") return e.process as ProcessInfo;
-        return undefined;
+        feed(e, o);
+        return e.type === "end" ? (e.process as ProcessInfo) : undefined;
       });
     } catch (err) {
       // As in-process: an aborted attach is not an error; it returns the process as it is now.

@@ -20,6 +20,7 @@ import type { Backend } from "../sdk/backend.js";
 import { allowedHostHeaders, checkBearer, checkHostHeader, isLoopbackHost } from "./auth.js";
 import { installErrorHandling } from "./error-map.js";
 import { Api, type RouteContext } from "./route.js";
+import { HEARTBEAT_MS } from "./stream.js";
 import { driverRoutes } from "./routes/drivers.js";
 import { environmentRoutes } from "./routes/environments.js";
 import { execRoutes } from "./routes/exec.js";
@@ -54,6 +55,8 @@ export interface ServerOptions {
   plugins?: ServerPlugin[];
   /** How long `close` lets in-flight requests finish before aborting them. @default 10000 */
   drainTimeoutMs?: number;
+  /** Interval of `{"type":"heartbeat"}` lines on silent NDJSON streams. @default 15000 */
+  heartbeatMs?: number;
 }
 
 /** A built server. */
@@ -77,11 +80,19 @@ export async function buildServer(o: ServerOptions): Promise<WarrenServer> {
   const log = o.log ?? silentLogger;
   const host = o.host ?? DEFAULT_HOST;
   const shutdown = new AbortController();
-  const context: RouteContext = { backend: o.backend, log, shutdown: shutdown.signal };
+  const context: RouteContext = {
+    backend: o.backend,
+    log,
+    shutdown: shutdown.signal,
+    heartbeatMs: o.heartbeatMs ?? HEARTBEAT_MS,
+  };
   const app = Fastify({
     logger: false,
     bodyLimit: JSON_BODY_LIMIT,
     routerOptions: { ignoreTrailingSlash: true },
+    // Requests that reach a closing server on a kept-alive connection are served: the backend
+    // stays open until the drain ends, and idle connections are cut within 100 ms anyway.
+    return503OnClosing: false,
   });
   // An empty body with a JSON content type (curl -X DELETE -H 'content-type: ...') is no body.
   const parseJson = app.getDefaultJsonParser("error", "error");

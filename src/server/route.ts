@@ -67,6 +67,8 @@ export interface RouteContext {
   log: Logger;
   /** Aborted when the server shuts down and in-flight streams must end. */
   shutdown: AbortSignal;
+  /** Interval of heartbeat lines on silent NDJSON streams. */
+  heartbeatMs: number;
 }
 
 /** Parses input against a schema. @throws InvalidArgumentError listing the problems */

@@ -133,7 +133,8 @@ export class LazyResponse {
 export class NdjsonStream {
   private readonly res: LazyResponse;
 
-  constructor(reply: FastifyReply, shutdown: AbortSignal, heartbeatMs = HEARTBEAT_MS) {
+  constructor(reply: FastifyReply, o: { shutdown: AbortSignal; heartbeatMs?: number }) {
+    const { shutdown, heartbeatMs = HEARTBEAT_MS } = o;
     this.res = new LazyResponse(reply, "application/x-ndjson; charset=utf-8", { shutdown, heartbeatMs });
   }
 

@@ -25,11 +25,14 @@ export interface TestServer {
 }
 
 /** Starts an API server on 127.0.0.1 and a free port over a fresh test Warren. */
-export async function startTestServer(config: Partial<WarrenConfig> = {}): Promise<TestServer> {
+export async function startTestServer(
+  config: Partial<WarrenConfig> = {},
+  options: { heartbeatMs?: number } = {},
+): Promise<TestServer> {
   const t = await testWarren(config);
   const local = new LocalBackend(t.warren);
   const token = randomBytes(24).toString("base64url");
-  const server = await buildServer({ backend: local, token, port: 0, drainTimeoutMs: 2000 });
+  const server = await buildServer({ backend: local, token, port: 0, drainTimeoutMs: 2000, ...options });
   const url = await server.listen();
   const remote = new RemoteBackend({ url, apiKey: token });
   return {

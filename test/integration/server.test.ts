@@ -17,7 +17,7 @@ import {
 } from "../../src/core/errors.js";
 import { RemoteBackend } from "../../src/sdk/remote.js";
 import type { Sandbox } from "../../src/core/types.js";
-import { fillPath, rawRequest, startTestServer, type TestServer } from "./server-support.js";
+import { fillPath, rawRequest, readNdjson, startTestServer, type TestServer } from "./server-support.js";
 
 const json = { "content-type": "application/json" };
 
@@ -296,5 +296,36 @@ describe("HTTP API: auth, Host check, errors, OpenAPI", () => {
     const del = await s.api("/v1/sandboxes/raw", { method: "DELETE", headers: json });
     assert.equal(del.status, 200);
     assert.equal(((await del.json()) as Sandbox).state, "deleted");
+  });
+});
+
+describe("HTTP API: heartbeats on silent streams", () => {
+  it("sends the status, then heartbeat lines while a command is quiet, then its output and exit", async () => {
+    const h = await startTestServer({ defaultDriver: "fake" }, { heartbeatMs: 100 });
+    try {
+      await h.local.createSandbox({ name: "quiet" });
+      const started = Date.now();
+      const res = await h.api("/v1/sandboxes/quiet/exec?stream=1", {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ argv: ["sh", "-c", "sleep 0.6; echo done"] }),
+      });
+      assert.equal(res.status, 200);
+      assert.ok(Date.now() - started < 450, "the status waited for the command");
+      const lines = await readNdjson(res, started);
+      const types = lines.map((l) => l.event.type);
+      assert.ok(types.filter((t) => t === "heartbeat").length >= 2, types.join(","));
+      assert.deepEqual(
+        types.filter((t) => t !== "heartbeat"),
+        ["stdout", "exit"],
+      );
+      // The SDK ignores them.
+      assert.equal(
+        (await h.remote.exec("quiet", { argv: ["sh", "-c", "sleep 0.3; echo ok"] })).stdout,
+        "ok\n",
+      );
+    } finally {
+      await h.dispose();
+    }
   });
 });

@@ -28,7 +28,7 @@ const pulled = {
 };
 
 /** The /v1/environments routes. */
-export function environmentRoutes(api: Api, { backend, shutdown }: RouteContext): void {
+export function environmentRoutes(api: Api, { backend, shutdown, heartbeatMs }: RouteContext): void {
   const tag = "environments";
   api.add({
     method: "GET",
@@ -62,7 +62,7 @@ export function environmentRoutes(api: Api, { backend, shutdown }: RouteContext)
     responses: pulled,
     handler: async ({ params, query, request, reply }) => {
       if (!wantsStream(request, query)) return backend.pullEnvironment(params.name);
-      const out = new NdjsonStream(reply, shutdown);
+      const out = new NdjsonStream(reply, { shutdown, heartbeatMs });
       await out.run(
         () => backend.pullEnvironment(params.name, (e) => out.send({ type: "progress", ...e })),
         (environment) => ({ type: "end", environment }),

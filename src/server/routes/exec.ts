@@ -73,7 +73,7 @@ const responses = {
 };
 
 /** POST /v1/sandboxes/{ref}/exec and POST /v1/run. */
-export function execRoutes(api: Api, { backend, shutdown }: RouteContext): void {
+export function execRoutes(api: Api, { backend, shutdown, heartbeatMs }: RouteContext): void {
   /** Runs blocking, or streams; a disconnect (or shutdown past the drain time) aborts the command. */
   const exec = async (
     reply: FastifyReply,
@@ -92,7 +92,7 @@ export function execRoutes(api: Api, { backend, shutdown }: RouteContext): void 
         reply.raw.off("close", onClose);
       }
     }
-    const out = new NdjsonStream(reply, shutdown);
+    const out = new NdjsonStream(reply, { shutdown, heartbeatMs });
     await out.run(
       (signal) =>
         work({ signal, onStdout: (c) => out.chunk("stdout", c), onStderr: (c) => out.chunk("stderr", c) }),

@@ -41,7 +41,7 @@ export const AttachEvent = named(
 const info = { 200: { description: "the process", schema: ProcessInfoSchema } };
 
 /** The /v1/sandboxes/{ref}/processes routes. */
-export function processRoutes(api: Api, { backend, shutdown }: RouteContext): void {
+export function processRoutes(api: Api, { backend, shutdown, heartbeatMs }: RouteContext): void {
   const tag = "processes";
   const base = "/v1/sandboxes/{ref}/processes";
   api.add({
@@ -101,7 +101,7 @@ export function processRoutes(api: Api, { backend, shutdown }: RouteContext): vo
     query: Offsets,
     responses: { 200: { description: "AttachEvent lines", ndjson: AttachEvent } },
     handler: async ({ params, query, reply }) => {
-      const out = new NdjsonStream(reply, shutdown);
+      const out = new NdjsonStream(reply, { shutdown, heartbeatMs });
       let stdoutAt = query.stdoutOffset ?? 0;
       let stderrAt = query.stderrOffset ?? 0;
       await out.run(
