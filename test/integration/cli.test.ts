@@ -99,17 +99,17 @@ describe("CLI across processes (bwrap)", { skip }, () => {
   });
 
   it("doctor reports every driver and env ls the catalog", () => {
-    const d = cliJson<{ drivers: Array<{ driver: string; usable: boolean }> }>(home, ["doctor"]);
-    assert.deepEqual(
-      d.drivers.map((x) => x.driver),
-      ["bwrap", "host", "fake"],
-    );
+    const d = cliJson<{ drivers: Array<{ driver: string; usable: boolean; reason: string }> }>(home, [
+      "doctor",
+    ]);
+    const names = d.drivers.map((x) => x.driver);
+    for (const name of ["bwrap", "host", "fake"]) assert.ok(names.includes(name), `doctor lists ${name}`);
+    assert.equal(names[0], "bwrap", "the default driver comes first");
     assert.equal(d.drivers[0].usable, true);
+    for (const r of d.drivers)
+      assert.ok(typeof r.usable === "boolean" && r.reason.length > 0, JSON.stringify(r));
     const envs = cliJson<Array<{ name: string; installed: boolean }>>(home, ["env", "ls"]);
-    assert.deepEqual(
-      envs.map((e) => e.name),
-      ["host", "debian-bookworm"],
-    );
+    assert.deepEqual(envs.map((e) => e.name).slice(0, 2), ["host", "debian-bookworm"]);
     assert.equal(envs[0].installed, true);
   });
 });
