@@ -20,6 +20,7 @@ import {
 import { join } from "node:path";
 import type { EnvironmentRef } from "../core/driver.js";
 import { InternalError, InvalidStateError, NotFoundError, DriverUnavailableError } from "../core/errors.js";
+import { VM_ENVIRONMENT, buildVmEnvironment } from "./vm-environment.js";
 
 /** What the catalog says about one environment. */
 export interface EnvironmentInfo {
@@ -135,7 +136,25 @@ export class Environments {
         rootfsPath: deb ? join(this.dir, "debian-bookworm", "rootfs") : null,
         builtAt: deb?.builtAt ?? null,
       },
+      this.vmInfo(),
     ];
+  }
+
+  /** The microvm driver's environment; its "rootfs" is the directory of kernel, initrd and image. */
+  private vmInfo(): EnvironmentInfo {
+    const vm = this.meta(VM_ENVIRONMENT);
+    return {
+      name: VM_ENVIRONMENT,
+      description:
+        "Debian 12 for the microvm driver: cloud kernel, initramfs with the guest agent, ext4 root image",
+      version: vm?.version ?? "12 (bookworm), Debian cloud kernel",
+      source: vm?.source ?? `debootstrap from ${debianMirror()}; linux-image-cloud-amd64 from apt`,
+      installed: vm !== null,
+      sizeBytes: vm?.sizeBytes ?? null,
+      checksum: vm?.checksum ?? null,
+      rootfsPath: vm ? join(this.dir, VM_ENVIRONMENT) : null,
+      builtAt: vm?.builtAt ?? null,
+    };
   }
 
   /**
@@ -191,6 +210,17 @@ export class Environments {
     mkdirSync(tmp, { recursive: true });
     const mirror = debianMirror();
     try {
+      if (name === VM_ENVIRONMENT) {
+        const meta = await buildVmEnvironment(tmp, { mirror, progress, debootstrap: runDebootstrap });
+        writeFileSync(join(tmp, "meta.json"), JSON.stringify(meta, null, 2));
+        rmSync(final, { recursive: true, force: true });
+        renameSync(tmp, final);
+        progress({
+          phase: "done",
+          detail: `${name} ${meta.version}, ${(meta.sizeBytes / 1048576).toFixed(0)} MiB`,
+        });
+        return this.inspect(name);
+      }
       const rootfs = join(tmp, "rootfs");
       progress({ phase: "debootstrap", detail: `bookworm (minbase) from ${mirror}` });
       await runDebootstrap(["--variant=minbase", "bookworm", rootfs, mirror], progress);
