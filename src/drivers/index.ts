@@ -5,12 +5,14 @@ import type { DriverFactoryOptions } from "../core/driver.js";
 import { bwrapDriverFactory } from "./bwrap/driver.js";
 import { fakeDriverFactory } from "./fake/driver.js";
 import { hostDriverFactory } from "./host/driver.js";
+import { microvmDriverFactory } from "./microvm/driver.js";
 
 /** Built-in driver factories, in probe order. */
 export const BUILTIN_DRIVERS: readonly DriverFactory[] = [
   bwrapDriverFactory,
   hostDriverFactory,
   fakeDriverFactory,
+  microvmDriverFactory,
 ];
 
 /** A registry holding every built-in driver. */
