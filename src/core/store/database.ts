@@ -66,6 +66,38 @@ const MIGRATIONS: string[] = [
   // 2: background processes are journal rows that carry a process id; the process service, not
   // the owner's liveness, completes them.
   `ALTER TABLE journal ADD COLUMN process_id TEXT;`,
+  // 3: agent packages (the current version of each) and their runs (see agents.ts).
+  `CREATE TABLE agents (
+     name TEXT PRIMARY KEY,
+     version TEXT NOT NULL,
+     manifest TEXT NOT NULL,
+     path TEXT NOT NULL,
+     size_bytes INTEGER NOT NULL,
+     file_count INTEGER NOT NULL,
+     added_at INTEGER NOT NULL
+   );
+   CREATE TABLE agent_runs (
+     id TEXT PRIMARY KEY,
+     agent TEXT NOT NULL,
+     version TEXT NOT NULL,
+     status TEXT NOT NULL,
+     sandbox_id TEXT,
+     exit_code INTEGER,
+     timed_out INTEGER NOT NULL DEFAULT 0,
+     stdout BLOB,
+     stderr BLOB,
+     truncated INTEGER NOT NULL DEFAULT 0,
+     input_bytes INTEGER NOT NULL,
+     result_dir TEXT,
+     error TEXT,
+     timings TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     owner_pid INTEGER,
+     owner_start INTEGER
+   );
+   CREATE INDEX agent_runs_agent ON agent_runs(agent, started_at);
+   CREATE INDEX agent_runs_running ON agent_runs(status) WHERE status = 'running';`,
 ];
 
 /** Schema version this build writes. */
