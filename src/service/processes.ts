@@ -131,7 +131,12 @@ export class ProcessService {
       this.store.journal.fail(sandboxId, sequence, err instanceof Error ? err.message : String(err));
       throw err;
     }
-    return this.get(sandboxId, processId);
+    // It was running a moment ago; asking the sandbox again would only cost another exec.
+    return this.info(sandboxId, this.row(sandboxId, processId), {
+      state: "running",
+      exitCode: null,
+      stdinOpen: true,
+    });
   }
 
   /** Background processes of a sandbox (running ones are checked in the sandbox). */
