@@ -6,6 +6,7 @@ import { createLogger, type Logger } from "../core/log.js";
 import type { DriverRegistry } from "../core/registry.js";
 import type { DriverFactoryOptions } from "../core/driver.js";
 import { openStore, type Store } from "../core/store/index.js";
+import { AgentService } from "./agents.js";
 import { Environments } from "./environments.js";
 import { FileService } from "./files.js";
 import { ProcessService } from "./processes.js";
@@ -19,6 +20,8 @@ export { Environments } from "./environments.js";
 export { FileService } from "./files.js";
 export { ProcessService } from "./processes.js";
 export type { EnvironmentInfo, PullProgress } from "./environments.js";
+export { AgentService } from "./agents.js";
+export type { AgentInfo, AgentManifest, AgentRun, AgentSource, RunAgentOptions } from "./agents.js";
 
 /** An open Warren: everything a front end needs. */
 export interface Warren extends AsyncDisposable {
@@ -31,6 +34,8 @@ export interface Warren extends AsyncDisposable {
   readonly files: FileService;
   /** Background processes in running sandboxes. */
   readonly processes: ProcessService;
+  /** Agent packages and their runs. */
+  readonly agents: AgentService;
   readonly log: Logger;
   /** What start-up reconcile and reap did. */
   readonly startup: { reconcile: ReconcileReport; reaped: ReapAction[] };
@@ -65,6 +70,7 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
   const processes = new ProcessService(shell, store, config.maxOutputBytes);
   // A background process that ended before its sandbox stops keeps its exit code and output.
   sandboxes.beforeStop.push((s) => processes.settle(s.id));
+  const agents = new AgentService({ config, store, sandboxes, files, log });
   const startup = {
     reconcile: {
       lostCommands: [],
@@ -77,8 +83,12 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
   if (o.reconcile !== false) {
     startup.reconcile = await sandboxes.reconcile();
     startup.reaped = await sandboxes.reap();
+    await agents.reconcile();
   }
-  const close = (): void => store.close();
+  const close = (): void => {
+    agents.close();
+    store.close();
+  };
   return {
     config,
     store,
@@ -87,6 +97,7 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
     sandboxes,
     files,
     processes,
+    agents,
     log,
     startup,
     close,
