@@ -4,6 +4,9 @@
  * the same against either. Only plain data crosses it; streaming goes through callbacks.
  */
 import type {
+  AgentInfo,
+  AgentRun,
+  AgentSource,
   CreateOptions,
   EnvironmentInfo,
   ListOptions,
@@ -44,6 +47,12 @@ export interface ProcessRequest {
   /** @default "/workspace" */
   cwd?: string;
   env?: Record<string, string>;
+}
+
+/** Input of an agent run. */
+export interface AgentRunRequest {
+  /** Given to the entrypoint on stdin. @default empty */
+  input?: string | Uint8Array;
 }
 
 /** What `doctor` reports for one driver. */
@@ -136,6 +145,20 @@ export interface Backend extends AsyncDisposable {
   removeEnvironment(name: string): Promise<EnvironmentInfo>;
 
   drivers(): Promise<DriverReport[]>;
+
+  /** Adds an agent package (a directory on the caller's host, or a tar of one); replaces its old version. */
+  addAgent(source: AgentSource): Promise<AgentInfo>;
+  listAgents(): Promise<AgentInfo[]>;
+  getAgent(name: string): Promise<AgentInfo>;
+  /** Removes an agent's package; its runs and their results stay. */
+  removeAgent(name: string): Promise<AgentInfo>;
+  /** Runs an agent in a fresh sandbox; the record says how it ended (a failed run is not an error). */
+  runAgent(name: string, request?: AgentRunRequest, stream?: StreamCallbacks): Promise<AgentRun>;
+  /** Runs of an agent, newest first. */
+  listRuns(name: string, options?: { limit?: number }): Promise<AgentRun[]>;
+  getRun(name: string, runId: string): Promise<AgentRun>;
+  /** The workspace a run left, as a tar archive. */
+  runResult(name: string, runId: string): Promise<Buffer>;
 
   close(): Promise<void>;
 }

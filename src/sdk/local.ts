@@ -2,6 +2,7 @@
 import { createBuiltinRegistry } from "../drivers/index.js";
 import {
   openWarren,
+  type AgentSource,
   type CreateOptions,
   type ListOptions,
   type PullProgress,
@@ -9,6 +10,7 @@ import {
 } from "../service/index.js";
 import type { WarrenConfig } from "../core/config.js";
 import type {
+  AgentRunRequest,
   Backend,
   BackendInfo,
   DriverReport,
@@ -177,6 +179,31 @@ export class LocalBackend implements Backend {
       });
     }
     return rows;
+  }
+
+  addAgent(source: AgentSource) {
+    return this.warren.agents.add(source);
+  }
+  async listAgents() {
+    return this.warren.agents.list();
+  }
+  async getAgent(name: string) {
+    return this.warren.agents.get(name);
+  }
+  removeAgent(name: string) {
+    return this.warren.agents.remove(name);
+  }
+  runAgent(name: string, r: AgentRunRequest = {}, s: StreamCallbacks = {}) {
+    return this.warren.agents.run(name, { ...r, ...s });
+  }
+  async listRuns(name: string, o: { limit?: number } = {}) {
+    return this.warren.agents.listRuns(name, o);
+  }
+  async getRun(name: string, runId: string) {
+    return this.warren.agents.getRun(name, runId);
+  }
+  async runResult(name: string, runId: string) {
+    return this.warren.agents.resultTar(name, runId);
   }
 
   async close(): Promise<void> {

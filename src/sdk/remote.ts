@@ -23,13 +23,18 @@ import type {
   Sandbox,
 } from "../core/types.js";
 import type {
+  AgentInfo,
+  AgentRun,
+  AgentSource,
   CreateOptions,
   EnvironmentInfo,
   ListOptions,
   PullProgress,
   ReapAction,
 } from "../service/index.js";
+import { packageTar, readPackageDir } from "../service/agents-package.js";
 import type {
+  AgentRunRequest,
   Backend,
   BackendInfo,
   DriverReport,
@@ -404,6 +409,42 @@ export class RemoteBackend implements Backend {
 
   drivers(): Promise<DriverReport[]> {
     return this.json("GET", "/v1/drivers");
+  }
+
+  /** A directory is read and checked here, then sent as a tar archive. */
+  async addAgent(source: AgentSource): Promise<AgentInfo> {
+    const tar = "dir" in source ? packageTar(readPackageDir(source.dir)) : source.tar;
+    return this.json("POST", "/v1/agents", { raw: { body: tar, contentType: "application/x-tar" } });
+  }
+  listAgents(): Promise<AgentInfo[]> {
+    return this.json("GET", "/v1/agents");
+  }
+  getAgent(name: string): Promise<AgentInfo> {
+    return this.json("GET", `/v1/agents/${enc(name)}`);
+  }
+  removeAgent(name: string): Promise<AgentInfo> {
+    return this.json("DELETE", `/v1/agents/${enc(name)}`);
+  }
+  runAgent(name: string, r: AgentRunRequest = {}, s: StreamCallbacks = {}): Promise<AgentRun> {
+    const binary = r.input !== undefined && typeof r.input !== "string";
+    const body = {
+      input: binary ? Buffer.from(r.input as Uint8Array).toString("base64") : r.input,
+      inputEncoding: binary ? "base64" : undefined,
+    };
+    return this.stream("POST", `/v1/agents/${enc(name)}/runs`, { json: body, signal: s.signal }, (e) => {
+      feed(e, s);
+      return e.type === "end" ? (e.run as AgentRun) : undefined;
+    });
+  }
+  listRuns(name: string, o: { limit?: number } = {}): Promise<AgentRun[]> {
+    return this.json("GET", `/v1/agents/${enc(name)}/runs`, { query: o });
+  }
+  getRun(name: string, runId: string): Promise<AgentRun> {
+    return this.json("GET", `/v1/agents/${enc(name)}/runs/${enc(runId)}`);
+  }
+  async runResult(name: string, runId: string): Promise<Buffer> {
+    const res = await this.call("GET", `/v1/agents/${enc(name)}/runs/${enc(runId)}/result`);
+    return Buffer.from(await res.arrayBuffer());
   }
 
   /** Nothing to release: connections belong to fetch's pool. */
