@@ -21,6 +21,7 @@ import { allowedHostHeaders, checkBearer, checkHostHeader, isLoopbackHost } from
 import { installErrorHandling } from "./error-map.js";
 import { Api, type RouteContext } from "./route.js";
 import { HEARTBEAT_MS } from "./stream.js";
+import { agentRoutes } from "./routes/agents.js";
 import { driverRoutes } from "./routes/drivers.js";
 import { environmentRoutes } from "./routes/environments.js";
 import { execRoutes } from "./routes/exec.js";
@@ -126,6 +127,7 @@ export async function buildServer(o: ServerOptions): Promise<WarrenServer> {
     processRoutes,
     environmentRoutes,
     driverRoutes,
+    agentRoutes,
   ]) {
     routes(api, context);
   }
