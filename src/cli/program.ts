@@ -1,5 +1,6 @@
 /** The `warren` command line: one file per verb under commands/. */
 import { Command } from "commander";
+import { agentCommand } from "./commands/agent.js";
 import { attachCommand } from "./commands/attach.js";
 import { cpCommand } from "./commands/cp.js";
 import { createCommand } from "./commands/create.js";
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
     rmCommand,
     reapCommand,
     envCommand,
+    agentCommand,
     doctorCommand,
     profileCommand,
     mcpCommand,
