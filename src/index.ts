@@ -18,6 +18,8 @@ export type {
 } from "./sdk/commands.js";
 export { Files } from "./sdk/files.js";
 export type { ReadOptions } from "./sdk/files.js";
+export { agents } from "./sdk/agents.js";
+export type { AgentRunOptions } from "./sdk/agents.js";
 
 export { planBackend, resolveBackend } from "./sdk/resolve.js";
 export type {
@@ -43,6 +45,7 @@ export type { LocalBackendOptions } from "./sdk/local.js";
 export { RemoteBackend } from "./sdk/remote.js";
 export type { RemoteBackendOptions } from "./sdk/remote.js";
 export type {
+  AgentRunRequest,
   Backend,
   BackendInfo,
   DriverReport,
@@ -82,3 +85,5 @@ export type {
   SandboxState,
 } from "./core/types.js";
 export type { CreateOptions, EnvironmentInfo, ListOptions } from "./service/index.js";
+export type { AgentInfo, AgentManifest, AgentRun, AgentSource } from "./service/index.js";
+export type { AgentRunStatus, AgentRunTimings } from "./core/store/agents.js";
