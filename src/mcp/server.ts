@@ -1,9 +1,13 @@
 /** The Warren MCP server: the SDK's McpServer with Warren's tools, over any Backend. */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Backend } from "../sdk/backend.js";
-import { registerTools, type ToolOptions } from "./tools.js";
+import { AGENT_TOOL_NAMES, registerAgentTools } from "./agent-tools.js";
+import { TOOL_NAMES as SANDBOX_TOOL_NAMES, registerTools, type ToolOptions } from "./tools.js";
 
-export { TOOL_NAMES, type ToolOptions } from "./tools.js";
+export type { ToolOptions } from "./tools.js";
+
+/** Names of every tool, in the order they are registered. */
+export const TOOL_NAMES = [...SANDBOX_TOOL_NAMES, ...AGENT_TOOL_NAMES] as const;
 
 /** How to build the MCP server. */
 export type McpServerOptions = ToolOptions;
@@ -16,6 +20,7 @@ const INSTRUCTIONS = [
   "For one command, call sandbox_run. For a session, call sandbox_create, then sandbox_exec and",
   "file_write/file_read/file_list with its id, and sandbox_delete when done.",
   "A non-zero exit code is a normal result; errors carry a code and a hint on how to fix them.",
+  "Installed agent packages (agent_list) run in a fresh sandbox each with agent_run.",
 ].join(" ");
 
 /**
@@ -27,7 +32,12 @@ export function createMcpServer(backend: Backend, options: McpServerOptions = {}
     capabilities: { tools: {} },
     instructions: INSTRUCTIONS,
   });
-  idle.set(server, registerTools(server, backend, options));
+  const sandboxTools = registerTools(server, backend, options);
+  const agentTools = registerAgentTools(server, backend);
+  idle.set(server, async () => {
+    await sandboxTools();
+    await agentTools();
+  });
   return server;
 }
 
