@@ -46,7 +46,7 @@ export const VM_MODULES = [
 const KERNEL_META_PACKAGE = "linux-image-cloud-amd64";
 
 /** Root image free space beyond the root filesystem (the image file is sparse). */
-const ROOT_IMAGE_SPARE_BYTES = 1024 * 1048576;
+const ROOT_IMAGE_SPARE_BYTES = 768 * 1048576;
 
 /** What the build records in meta.json (the catalog's fields plus the VM's own). */
 export interface VmMeta {
@@ -58,6 +58,8 @@ export interface VmMeta {
   buildVersion: number;
   kernelRelease: string;
   modules: string[];
+  /** sha256 of the agent's sources the initramfs was built from (see agentSourceHash). */
+  agentHash: string;
 }
 
 /** What the builder needs from the catalog. */
@@ -78,6 +80,17 @@ export function agentSourceDir(): string {
   const found = candidates.find((d) => existsSync(join(d, "agent.c")));
   if (!found) throw new InternalError(`guest agent sources not found (looked in ${candidates.join(", ")})`);
   return found;
+}
+
+/** sha256 over the guest agent's sources: tells whether a build has the current agent. */
+export function agentSourceHash(dir = agentSourceDir()): string {
+  const hash = createHash("sha256");
+  for (const f of readdirSync(dir)
+    .filter((n) => /\.[ch]$/.test(n))
+    .sort()) {
+    hash.update(`${f}\0`).update(readFileSync(join(dir, f)));
+  }
+  return hash.digest("hex");
 }
 
 /** Tools the build runs, with the Debian package that has each. */
@@ -115,7 +128,8 @@ async function kernelPackage(): Promise<string> {
 }
 
 async function sha256File(path: string, hash = createHash("sha256")): Promise<void> {
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1048576 }))
+    hash.update(chunk as Buffer);
 }
 
 function treeBytes(dir: string): number {
@@ -233,5 +247,6 @@ async function build(dir: string, work: string, ctx: VmBuildContext): Promise<Vm
     buildVersion: VM_BUILD_VERSION,
     kernelRelease: release,
     modules: order.map((p) => p.split("/").pop()!),
+    agentHash: agentSourceHash(src),
   };
 }

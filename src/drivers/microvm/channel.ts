@@ -2,7 +2,8 @@
  * A connection to the guest agent. QEMU serves each virtio-serial port on its own Unix socket
  * and takes one client per socket at a time, so a Warren process first claims a free port with a
  * claim file (`port-N.claim`, holding its pid and start time; a dead owner's claim is taken
- * over), then says HELLO. Several processes can so talk to one VM at once, one port each.
+ * over), then says HELLO. Several processes can so talk to one VM at once, one port each; within
+ * a process, concurrent calls share one connection (`withAgent`), since requests carry ids.
  * Firecracker's vsock is one Unix socket that takes any number of clients (`CONNECT <port>`).
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
@@ -129,6 +130,11 @@ export class AgentClient {
     });
     socket.on("error", (err) => this.fail(err));
     socket.on("close", () => this.fail(new InternalError("the guest agent closed the connection")));
+  }
+
+  /** Whether the connection is gone. */
+  get closed(): boolean {
+    return this.closedError !== null;
   }
 
   private fail(err: Error): void {
@@ -321,5 +327,41 @@ export class AgentClient {
   close(): void {
     this.socket.destroy();
     this.fail(new InternalError("the connection to the guest agent was closed"));
+  }
+}
+
+/** This process's open connections, by VM, with how many calls use each. */
+const shared = new Map<string, { client: Promise<AgentClient>; users: number }>();
+
+/**
+ * Runs `fn` with a connection to the VM's agent, shared with this process's other calls to the
+ * same VM that are under way; the connection closes when the last of them ends.
+ */
+export async function withAgent<T>(
+  address: ChannelAddress,
+  deadline: number,
+  alive: () => boolean,
+  fn: (client: AgentClient) => Promise<T>,
+): Promise<T> {
+  const key = JSON.stringify(address);
+  let entry = shared.get(key);
+  if (entry) {
+    const current = await entry.client.catch(() => null);
+    if (!current || current.closed) entry = undefined;
+  }
+  if (!entry || shared.get(key) !== entry) {
+    entry = { client: AgentClient.connect(address, deadline, alive), users: 0 };
+    shared.set(key, entry);
+  }
+  const mine = entry;
+  mine.users++;
+  try {
+    return await fn(await mine.client);
+  } finally {
+    mine.users--;
+    if (mine.users === 0) {
+      if (shared.get(key) === mine) shared.delete(key);
+      (await mine.client.catch(() => null))?.close();
+    }
   }
 }

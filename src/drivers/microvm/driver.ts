@@ -34,8 +34,11 @@ import { MicrovmInstance, type MicrovmTools } from "./instance.js";
 import { findExecutable, killProcess, processesMentioning } from "./processes.js";
 import type { Acceleration } from "./qemu.js";
 
-/** virtio-serial ports per VM: how many Warren processes can talk to one VM at once. */
-const AGENT_PORTS = 16;
+/**
+ * virtio-serial ports per VM: how many Warren processes can talk to one VM at once (calls in
+ * one process share a port). Each port costs the guest about 4 MB of kernel memory.
+ */
+const AGENT_PORTS = 4;
 
 /** Settings read from the environment (see the module comment). */
 export interface MicrovmSettings {

@@ -27,7 +27,7 @@ import { InternalError, InvalidStateError } from "../../core/errors.js";
 import { isAlive, type ProcessIdentity } from "../../core/proc.js";
 import type { AccelerationChoice } from "./accel.js";
 import type { VmArtifacts } from "./artifacts.js";
-import { AgentClient, portSocket, type ChannelAddress } from "./channel.js";
+import { portSocket, withAgent, type ChannelAddress } from "./channel.js";
 import { AGENT_VSOCK_PORT, launchFirecracker, prepareFirecrackerDisks, vsockSocket } from "./firecracker.js";
 import {
   childIdentity,
@@ -186,8 +186,12 @@ export class MicrovmInstance implements RuntimeInstance {
       if (launcher === "firecracker") ({ vmm, channel } = await this.bootFirecracker(artifacts));
       else ({ vmm, virtiofsd, channel } = await this.bootQemu(artifacts, acceleration, deadline));
       const vmmId = vmm;
-      const client = await AgentClient.connect(channel, deadline, () => isAlive(vmmId));
-      const facts = await client.ping(Math.max(deadline - Date.now(), 1000)).finally(() => client.close());
+      const facts = await withAgent(
+        channel,
+        deadline,
+        () => isAlive(vmmId),
+        (c) => c.ping(Math.max(deadline - Date.now(), 1000)),
+      );
       const bootMs = Math.round(performance.now() - launched);
       this.state = { launcher, acceleration, vmm, virtiofsd, channel, bootMs };
       this.log(
@@ -245,6 +249,7 @@ export class MicrovmInstance implements RuntimeInstance {
       acceleration,
       workspace: "virtiofs",
       channel: "serial",
+      ports: this.ctx.ports,
     });
     const child = spawnDetached(
       tools.qemu,
@@ -307,27 +312,28 @@ export class MicrovmInstance implements RuntimeInstance {
       });
     }
     const vmm = this.state!.vmm;
-    const client = await AgentClient.connect(this.state!.channel, Date.now() + 30000, () => isAlive(vmm));
-    try {
-      return await client.exec(
-        {
-          argv: spec.argv,
-          cwd: spec.cwd ?? "/workspace",
-          env: { ...baseEnv(this.config.hostname), ...this.config.env, ...spec.env },
-          timeoutMs: spec.timeoutMs ?? options.timeoutMs,
-          detach: spec.detach,
-        },
-        {
-          stdin: spec.stdin,
-          maxOutputBytes: spec.maxOutputBytes ?? this.ctx.defaultMaxOutputBytes,
-          onStdout: spec.onStdout,
-          onStderr: spec.onStderr,
-          signal: options.signal,
-        },
-      );
-    } finally {
-      client.close();
-    }
+    return withAgent(
+      this.state!.channel,
+      Date.now() + 30000,
+      () => isAlive(vmm),
+      (client) =>
+        client.exec(
+          {
+            argv: spec.argv,
+            cwd: spec.cwd ?? "/workspace",
+            env: { ...baseEnv(this.config.hostname), ...this.config.env, ...spec.env },
+            timeoutMs: spec.timeoutMs ?? options.timeoutMs,
+            detach: spec.detach,
+          },
+          {
+            stdin: spec.stdin,
+            maxOutputBytes: spec.maxOutputBytes ?? this.ctx.defaultMaxOutputBytes,
+            onStdout: spec.onStdout,
+            onStderr: spec.onStderr,
+            signal: options.signal,
+          },
+        ),
+    );
   }
 
   async isHealthy(): Promise<boolean> {
@@ -341,10 +347,12 @@ export class MicrovmInstance implements RuntimeInstance {
     if (state && this.alive() && graceMs > 0) {
       const deadline = Date.now() + graceMs;
       try {
-        const client = await AgentClient.connect(state.channel, Math.min(deadline, Date.now() + 5000), () =>
-          isAlive(state.vmm),
+        await withAgent(
+          state.channel,
+          Math.min(deadline, Date.now() + 5000),
+          () => isAlive(state.vmm),
+          (c) => c.shutdown(Math.max(deadline - Date.now(), 1)),
         );
-        await client.shutdown(Math.max(deadline - Date.now(), 1)).finally(() => client.close());
         if (await waitGone(state.vmm, Math.max(deadline - Date.now(), 0)))
           this.log("guest shut down cleanly");
         else this.log(`guest did not power off within ${graceMs} ms: killed`);

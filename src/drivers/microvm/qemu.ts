@@ -23,6 +23,8 @@ export interface GuestOptions {
   acceleration: Acceleration;
   workspace: "virtiofs" | "block" | "none";
   channel: "serial" | "vsock";
+  /** virtio-serial ports the agent waits for (channel "serial"). */
+  ports?: number;
 }
 
 /** Kernel command line for a Warren guest. */
@@ -40,6 +42,7 @@ export function kernelCmdline(o: GuestOptions): string {
     `warren.pids=${o.pidsMax}`,
     `warren.ws=${o.workspace}`,
     `warren.chan=${o.channel}`,
+    ...(o.ports ? [`warren.ports=${o.ports}`] : []),
   ].join(" ");
 }
 

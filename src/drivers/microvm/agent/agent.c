@@ -375,29 +375,38 @@ static void read_session(int s) {
   }
 }
 
-/* Opens every virtio-serial port whose name starts with `warren.`. */
+/* Opens the virtio-serial ports `warren.0` .. `warren.<N-1>` (N = warren.ports=), which appear
+ * one by one as the kernel probes them; port K becomes session K. */
 static void open_ports(void) {
-  for (int64_t end = now_ms() + 10000; nsessions == 0 && now_ms() < end; usleep(5000)) {
+  const char *want = cmdline_param("ports");
+  int expected = want ? atoi(want) : 1;
+  if (expected < 1 || expected > MAX_SESSIONS / 2) expected = MAX_SESSIONS / 2;
+  int opened = 0;
+  for (int64_t end = now_ms() + 10000; opened < expected && now_ms() < end; usleep(2000)) {
     DIR *d = opendir("/sys/class/virtio-ports");
     struct dirent *de;
-    while (d && (de = readdir(d)) != NULL && nsessions < MAX_SESSIONS / 2) {
+    while (d && (de = readdir(d)) != NULL) {
       char path[300], name[64] = "";
       snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", de->d_name);
       FILE *f = fopen(path, "re");
       if (!f) continue;
       if (!fgets(name, sizeof name, f)) name[0] = 0;
       fclose(f);
-      if (strncmp(name, "warren.", 7) != 0) continue;
+      int k = strncmp(name, "warren.", 7) == 0 ? atoi(name + 7) : -1;
+      if (k < 0 || k >= expected || sessions[k].fd >= 0) continue;
       snprintf(path, sizeof path, "/dev/%s", de->d_name);
       int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
       if (fd < 0) continue;
       fcntl(fd, F_SETOWN, getpid());
       fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK | O_ASYNC);
-      sessions[nsessions].fd = fd;
-      sessions[nsessions++].is_port = 1;
+      sessions[k].fd = fd;
+      sessions[k].is_port = 1;
+      opened++;
     }
     if (d) closedir(d);
   }
+  nsessions = expected;
+  if (opened < expected) logmsg("only %d of %d ports appeared", opened, expected);
 }
 
 static void open_vsock(void) {

@@ -124,6 +124,19 @@ static void setup_cgroups(void) {
     return;
   }
   if (pids && write_file(CGROUP_ROOT "/pids.max", pids) != 0) logmsg("pids.max: %s", strerror(errno));
+  /* Commands get the VM's memory less a reserve for the kernel and the agent, so a command that
+   * takes too much meets a quick cgroup OOM kill rather than a whole-VM reclaim storm. */
+  long total_kib = 0;
+  char line[128];
+  FILE *f = fopen("/proc/meminfo", "re");
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "MemTotal: %ld", &total_kib) == 1) break;
+  if (f) fclose(f);
+  if (total_kib > 0) {
+    long reserve_kib = 16384 + total_kib / 16;
+    snprintf(line, sizeof line, "%ld", (total_kib - reserve_kib) * 1024);
+    if (write_file(CGROUP_ROOT "/memory.max", line) != 0) logmsg("memory.max: %s", strerror(errno));
+  }
   have_cgroups = 1;
 }
 
