@@ -7,11 +7,13 @@ import type { Sandbox } from "../../src/core/types.js";
 import type { CreateOptions } from "../../src/service/index.js";
 import { testWarren, type TestWarren } from "../helpers/warren.js";
 import { BEHAVIOURS, type BehaviourContext } from "./behaviours.js";
+import { microvmConformanceOptions } from "../integration/microvm-fixture.js";
 
 const DRIVERS: Array<{ name: string; options: CreateOptions }> = [
   { name: "bwrap", options: {} },
   { name: "host", options: { allowHost: true } },
   { name: "fake", options: {} },
+  { name: "microvm", options: await microvmConformanceOptions() },
 ];
 
 /** Probe result turned into a skip reason. */
