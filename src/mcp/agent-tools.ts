@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { AgentRun } from "../service/index.js";
 import type { Backend } from "../sdk/backend.js";
 import { mutating, ok, readOnly, safeIn, type Inflight } from "./result.js";
-import { outputSchema } from "./schemas.js";
+import { errorSchema, outputSchema } from "./schemas.js";
 import { streamOf } from "./support.js";
 
 /** Names of the agent tools, in the order they are registered. */
@@ -108,7 +108,16 @@ export function registerAgentTools(server: McpServer, backend: Backend): () => P
         agent: z.string().min(1).describe("The agent's name, as listed by agent_list."),
         input: z.string().optional().describe("Text given to the agent on its standard input (UTF-8)."),
       },
-      outputSchema: outputSchema(agentRunSchema.shape),
+      // A run's own `error` is a string (why it failed) or null; a failed call's is the error object.
+      outputSchema: outputSchema(agentRunSchema.shape).extend({
+        error: z
+          .union([z.string(), errorSchema])
+          .nullable()
+          .optional()
+          .describe(
+            "Why the run failed (a string; null when it succeeded), or the error object when the call failed",
+          ),
+      }),
       annotations: { ...mutating, openWorldHint: true },
     },
     safe(async (a, extra) => {
