@@ -87,29 +87,39 @@ export function sandboxOptions(pkg: AgentPackage, runId: string): CreateOptions 
   return o;
 }
 
-/** Why a sandbox can no longer be used, or null when it answers. */
-async function deathOf(sandboxes: SandboxService, id: string): Promise<string | null> {
+/** Why a sandbox is not running (stopped, deleted, failed), or null while it is. */
+function notRunning(sandboxes: SandboxService, id: string): string | null {
   let s: Sandbox;
   try {
     s = sandboxes.status(id);
   } catch (err) {
     return `the sandbox is gone: ${toWarrenError(err).message}`;
   }
-  if (s.state !== "running") {
-    return `the sandbox was ${s.state === "stopped" ? "stopped" : s.state}${s.lastError ? ` (${s.lastError})` : ""}`;
-  }
+  if (s.state === "running") return null;
+  return `the sandbox was ${s.state}${s.lastError ? ` (${s.lastError})` : ""}`;
+}
+
+/** Why a sandbox can no longer be used, or null when it answers. */
+async function deathOf(sandboxes: SandboxService, id: string): Promise<string | null> {
+  const gone = notRunning(sandboxes, id);
+  if (gone) return gone;
+  let failure: string;
   try {
-    const { outcome } = await sandboxes.execInternal(id, {
-      argv: ["true"],
-      timeoutMs: 10000,
-      maxOutputBytes: 1024,
-    });
-    return outcome.exitCode === 0
-      ? null
-      : `the sandbox does not answer (a probe exited with ${outcome.exitCode})`;
+    const probe = { argv: ["true"], timeoutMs: 10000, maxOutputBytes: 1024 };
+    const { outcome } = await sandboxes.execInternal(id, probe);
+    if (outcome.exitCode === 0) return null;
+    failure = `the sandbox does not answer (a probe exited with ${outcome.exitCode})`;
   } catch (err) {
-    return `the sandbox died: ${toWarrenError(err).message}`;
+    failure = `the sandbox died: ${toWarrenError(err).message}`;
   }
+  // A stop or delete in progress kills processes before it records the new state: give it a
+  // moment, so the run says what happened rather than what it looked like.
+  for (let i = 0; i < 50; i++) {
+    const now = notRunning(sandboxes, id);
+    if (now) return now;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return failure;
 }
 
 /** Runs an agent package once and returns its record. */
