@@ -53,8 +53,8 @@ struct exec {
   int out, err, in; /* pipe ends, -1 once closed */
   struct buf stdin_data;
   size_t stdin_off;
-  int stdin_eof, detach, timed_out, exited, status;
-  int64_t deadline, grace_end;
+  int stdin_eof, detach, timed_out, exited, status, ending;
+  int64_t deadline, grace_end, end_by;
   char cgroup[80];
 };
 
@@ -117,15 +117,29 @@ static void send_text(int s, uint8_t type, uint32_t id, const char *text) {
   send_frame(s, type, id, text, strlen(text));
 }
 
+/* Kills the command and everything it started: its whole cgroup, or (detached, or without
+ * cgroups) its process group while it lives. */
 static void kill_exec(struct exec *e) {
-  if (e->exited) return;
   if (!e->detach && e->cgroup[0]) {
     char path[120];
     snprintf(path, sizeof path, "%s/cgroup.kill", e->cgroup);
     if (write_file(path, "1") == 0) return;
   }
+  if (e->exited) return; /* its pid may be reused */
   kill(-e->pid, SIGKILL);
   kill(e->pid, SIGKILL);
+}
+
+/* Whether a cgroup still has processes. */
+static int populated(const char *cgroup) {
+  char path[120], text[256] = "";
+  snprintf(path, sizeof path, "%s/cgroup.events", cgroup);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  text[n > 0 ? n : 0] = 0;
+  return strstr(text, "populated 1") != NULL;
 }
 
 /* A new host connection: commands of the previous one are ended and no longer report. */
@@ -168,7 +182,6 @@ static int pump(struct exec *e, int *fd, uint8_t type) {
 }
 
 static void finish_exec(struct exec *e) {
-  if (!e->detach) kill_exec(e); /* what the command left behind ends with it */
   while (e->out >= 0 && pump(e, &e->out, R_STDOUT) == 1) {
   }
   while (e->err >= 0 && pump(e, &e->err, R_STDERR) == 1) {
@@ -471,8 +484,18 @@ static void serve(void) {
       struct exec *e = &execs[i];
       if (!e->used) continue;
       if (e->exited && ((e->out < 0 && e->err < 0) || now >= e->grace_end)) {
-        finish_exec(e);
-        continue;
+        /* What the command left behind ends with it; report once it is gone (at most 2 s). */
+        if (!e->detach && !e->ending) {
+          kill_exec(e);
+          e->ending = 1;
+          e->end_by = now + 2000;
+        }
+        if (e->ending && e->cgroup[0] && now < e->end_by && populated(e->cgroup)) {
+          wait = wait < 0 || wait > 2 ? 2 : wait;
+        } else {
+          finish_exec(e);
+          continue;
+        }
       }
       if (e->deadline && !e->timed_out && now >= e->deadline) {
         e->timed_out = 1;
