@@ -26,7 +26,7 @@ const after = (args: string[], flag: string): string[] =>
 describe("microvm command lines", () => {
   it("boots a microvm with the VM's vcpus and memory, shared memory for virtiofs, and no reboot", () => {
     const a = qemuArgs(spec());
-    assert.deepEqual(after(a, "-accel"), ["tcg"]);
+    assert.deepEqual(after(a, "-accel"), ["tcg,tb-size=64"]);
     assert.deepEqual(after(a, "-cpu"), ["max"]);
     assert.deepEqual(after(a, "-smp"), ["2"]);
     assert.deepEqual(after(a, "-m"), ["256M"]);
@@ -34,6 +34,7 @@ describe("microvm command lines", () => {
     assert.ok(after(a, "-M")[0].startsWith("microvm,"));
     assert.ok(a.includes("-no-reboot") && a.includes("-nodefaults"));
     assert.deepEqual(after(qemuArgs(spec({ acceleration: "kvm" })), "-cpu"), ["host"]);
+    assert.deepEqual(after(qemuArgs(spec({ acceleration: "kvm" })), "-accel"), ["kvm"]);
   });
 
   it("has no network device, one socket per agent port, and drops privileges under seccomp", () => {
