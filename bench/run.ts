@@ -13,6 +13,7 @@ import { createBuiltinRegistry } from "../src/drivers/index.js";
 import { openWarren, type Warren } from "../src/service/index.js";
 import { memAvailableKiB, treePssKiB } from "./density.js";
 import { floorArgs, rawBwrapTrue } from "./floor.js";
+import { microvmBench, printMicrovm } from "./microvm.js";
 import { sample, summarise, timeOnce, type Summary } from "./stats.js";
 
 interface Figure {
@@ -153,11 +154,19 @@ async function main(): Promise<void> {
     if (!probe.usable) throw new Error(`bwrap is not usable here: ${probe.reason} (${probe.hint ?? ""})`);
     const fs = figures(await latency(w, o.iterations, o.json));
     const d = o.density > 0 ? await density(w, o.density, o.json) : null;
+    const vm = await microvmBench(o.iterations, (text) => progress(o.json, text));
     if (o.json)
       console.log(
-        JSON.stringify({ driver: "bwrap", iterations: o.iterations, figures: fs, density: d }, null, 2),
+        JSON.stringify(
+          { driver: "bwrap", iterations: o.iterations, figures: fs, density: d, microvm: vm },
+          null,
+          2,
+        ),
       );
-    else print(fs, d, o.iterations);
+    else {
+      print(fs, d, o.iterations);
+      printMicrovm(vm);
+    }
   } finally {
     for (const s of w.sandboxes.list()) await w.sandboxes.delete(s.id).catch(() => undefined);
     w.close();
