@@ -169,7 +169,8 @@ export async function runAgent(ctx: RunContext, pkg: AgentPackage, o: RunAgentOp
       sandboxes.exec(sandboxId, {
         argv: m.entrypoint,
         cwd: WORKSPACE,
-        env: { WARREN_AGENT: m.name, WARREN_RUN_ID: id },
+        // The manifest's env again: a sandbox handed out by a pool may have been made without it.
+        env: { ...m.env, WARREN_AGENT: m.name, WARREN_RUN_ID: id },
         stdin: input,
         timeoutMs: m.timeoutSeconds * 1000,
         onStdout: o.onStdout,
