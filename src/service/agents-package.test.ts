@@ -127,6 +127,17 @@ describe("agent packages", () => {
     assert.throws(() => packageFromTar(tar(["-c", "-C", dir, "."])), InvalidArgumentError);
     assert.throws(() => packageFromTar(Buffer.alloc(1024, 7)), /not a tar archive/);
     assert.throws(() => packageFromTar(writeTar([])), NotFoundError);
+    const clash = writeTar([
+      {
+        path: "warren-agent.json",
+        type: "file",
+        mode: 0o644,
+        data: Buffer.from('{"name":"c","entrypoint":"x"}'),
+      },
+      { path: "a", type: "file", mode: 0o644, data: Buffer.from("file") },
+      { path: "a/b", type: "file", mode: 0o644, data: Buffer.from("under it") },
+    ]);
+    assert.throws(() => packageFromTar(clash), /both a file and a directory/);
   });
 });
 

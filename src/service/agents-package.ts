@@ -150,6 +150,13 @@ export function packageFromTar(tar: Buffer): AgentPackage {
     const parts = path.split("/");
     for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
   }
+  const clash = [...dirs].find((d) => files.has(d));
+  if (clash !== undefined) {
+    throw new InvalidArgumentError(`archive member ${clash} is both a file and a directory`, {
+      hint: "pack the package directory itself, e.g. tar -c -C DIR .",
+      details: { path: clash },
+    });
+  }
   return seal(manifest, [...files.values()], [...dirs]);
 }
 
