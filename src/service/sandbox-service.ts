@@ -411,6 +411,9 @@ export class SandboxService {
     } catch (err) {
       const e = toWarrenError(err);
       journal.fail(rec.id, sequence, e.message);
+      // The driver went away mid-call (an out-of-process driver crashed): the instance's fate is unknown.
+      if (e instanceof DriverUnavailableError)
+        this.deps.store.sandboxes.update(rec.id, { state: "failed", lastError: e.message });
       throw e;
     }
   }
