@@ -5,6 +5,7 @@ import { attachCommand } from "./commands/attach.js";
 import { cpCommand } from "./commands/cp.js";
 import { createCommand } from "./commands/create.js";
 import { doctorCommand } from "./commands/doctor.js";
+import { driverCommand } from "./commands/driver.js";
 import { envCommand } from "./commands/env.js";
 import { execCommand } from "./commands/exec.js";
 import { killCommand } from "./commands/kill.js";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
     envCommand,
     agentCommand,
     doctorCommand,
+    driverCommand,
     profileCommand,
     mcpCommand,
     serveCommand,
