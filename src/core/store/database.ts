@@ -98,6 +98,32 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX agent_runs_agent ON agent_runs(agent, started_at);
    CREATE INDEX agent_runs_running ON agent_runs(status) WHERE status = 'running';`,
+  // 4: the warm pool (see pool.ts): started, unused instances by creation spec, and its counters.
+  `CREATE TABLE pool (
+     id TEXT PRIMARY KEY,
+     spec_key TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     workspace_dir TEXT NOT NULL,
+     state TEXT NOT NULL,
+     driver_state TEXT,
+     owner_pid INTEGER,
+     owner_start INTEGER,
+     local_only INTEGER NOT NULL DEFAULT 0,
+     affinity TEXT,
+     created_at INTEGER NOT NULL,
+     idle_since INTEGER NOT NULL
+   );
+   CREATE INDEX pool_key ON pool(spec_key, state);
+   CREATE TABLE pool_counters (
+     spec_key TEXT PRIMARY KEY,
+     hits INTEGER NOT NULL DEFAULT 0,
+     misses INTEGER NOT NULL DEFAULT 0,
+     reused INTEGER NOT NULL DEFAULT 0,
+     invalidated INTEGER NOT NULL DEFAULT 0,
+     refills INTEGER NOT NULL DEFAULT 0,
+     refill_failures INTEGER NOT NULL DEFAULT 0,
+     refill_ms TEXT NOT NULL DEFAULT '[]'
+   );`,
 ];
 
 /** Schema version this build writes. */
