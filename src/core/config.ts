@@ -9,6 +9,22 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { InvalidArgumentError } from "./errors.js";
 
+/** The warm pool (docs/configuration.md, "pool"). Set in the config file only. */
+export interface PoolConfig {
+  /**
+   * Instances kept started and unused per spec key (`DRIVER[/ENV][,cpus=N][,memory=MiB][,pids=N][,network=P]`,
+   * unnamed parts from the defaults), by a process that runs the pool (`warren serve`). @default {}
+   */
+  prewarm: Record<string, number>;
+  /** Most instances in the pool at once, every key together. @default 16 */
+  maxInstances: number;
+  /** An instance beyond its key's prewarm count (or checked in) is destroyed after this long unused. @default 300 */
+  idleTimeoutSeconds: number;
+}
+
+/** Syntax of a pool spec key; pool-spec.ts parses it. */
+export const POOL_KEY_PATTERN = /^[a-z][a-z0-9-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?(,(cpus|memory|pids|network)=[a-z0-9]+)*$/;
+
 /** Resolved configuration. */
 export interface WarrenConfig {
   /** State directory (SQLite store, workspaces, environments). `WARREN_HOME`. @default $XDG_DATA_HOME/warren, or /var/lib/warren for root */
@@ -33,7 +49,18 @@ export interface WarrenConfig {
   maxOutputBytes: number;
   /** Log level for structured logs on stderr. `WARREN_LOG_LEVEL`. @default "warn" */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** The warm pool. Config file only (no variable). */
+  pool: PoolConfig;
 }
+
+const poolSchema = z
+  .object({
+    prewarm: z.record(z.string().regex(POOL_KEY_PATTERN, "not a pool spec key"), z.number().int().min(0).max(1000)),
+    maxInstances: z.number().int().min(0).max(10000),
+    idleTimeoutSeconds: z.number().int().min(1).max(86400),
+  })
+  .partial()
+  .strict();
 
 const fileSchema = z
   .object({
@@ -52,11 +79,15 @@ const fileSchema = z
       .min(1024)
       .max(1 << 30),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]),
+    pool: poolSchema,
   })
   .partial()
   .strict();
 
-const envNames: Record<keyof WarrenConfig, string> = {
+/** Fields set by an environment variable (all but `pool`). */
+type EnvField = Exclude<keyof WarrenConfig, "pool">;
+
+const envNames: Record<EnvField, string> = {
   stateDir: "WARREN_HOME",
   defaultDriver: "WARREN_DRIVER",
   defaultEnvironment: "WARREN_ENV",
@@ -71,7 +102,7 @@ const envNames: Record<keyof WarrenConfig, string> = {
 };
 
 /** The environment variable that sets each field. */
-export const CONFIG_ENV_NAMES: Readonly<Record<keyof WarrenConfig, string>> = Object.freeze(envNames);
+export const CONFIG_ENV_NAMES: Readonly<Record<EnvField, string>> = Object.freeze(envNames);
 
 /** Path of the config file. */
 export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -103,10 +134,14 @@ function defaults(env: NodeJS.ProcessEnv): WarrenConfig {
     defaultPidsMax: 512,
     maxOutputBytes: 1048576,
     logLevel: "warn",
+    pool: { prewarm: {}, maxInstances: 16, idleTimeoutSeconds: 300 },
   };
 }
 
-function readFile(path: string): Partial<WarrenConfig> {
+/** Config as read from a file or given explicitly: the pool section may be partial. */
+type PartialConfig = Partial<Omit<WarrenConfig, "pool">> & { pool?: Partial<PoolConfig> };
+
+function readFile(path: string): PartialConfig {
   if (!existsSync(path)) return {};
   let raw: unknown;
   try {
@@ -135,12 +170,12 @@ function readFile(path: string): Partial<WarrenConfig> {
   return parsed.data;
 }
 
-function readEnv(env: NodeJS.ProcessEnv): Partial<WarrenConfig> {
+function readEnv(env: NodeJS.ProcessEnv): PartialConfig {
   const out: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(envNames)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
-    const shape = fileSchema.shape[key as keyof typeof fileSchema.shape];
+    const shape = fileSchema.shape[key as EnvField];
     const candidate =
       /^-?\d+$/.test(value) && !["stateDir", "defaultDriver", "defaultEnvironment"].includes(key)
         ? Number(value)
@@ -153,7 +188,7 @@ function readEnv(env: NodeJS.ProcessEnv): Partial<WarrenConfig> {
     }
     out[key] = parsed.data;
   }
-  return out as Partial<WarrenConfig>;
+  return out as PartialConfig;
 }
 
 /**
@@ -161,15 +196,19 @@ function readEnv(env: NodeJS.ProcessEnv): Partial<WarrenConfig> {
  * @throws InvalidArgumentError when the config file or a WARREN_* variable is invalid.
  */
 export function resolveConfig(
-  explicit: Partial<WarrenConfig> = {},
+  explicit: PartialConfig = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Readonly<WarrenConfig> {
   const defined = Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined));
+  const base = defaults(env);
+  const file = readFile(configFilePath(env));
+  const pool = { ...base.pool, ...file.pool, ...explicit.pool };
   const merged: WarrenConfig = {
-    ...defaults(env),
-    ...readFile(configFilePath(env)),
+    ...base,
+    ...file,
     ...readEnv(env),
     ...defined,
+    pool: Object.freeze({ ...pool, prewarm: Object.freeze({ ...pool.prewarm }) }),
   };
   return Object.freeze({ ...merged, stateDir: resolve(merged.stateDir) });
 }
