@@ -12,6 +12,7 @@ import { FileService } from "./files.js";
 import { ProcessService } from "./processes.js";
 import { SandboxService, type ReconcileReport, type ReapAction } from "./sandbox-service.js";
 import { SandboxShell } from "./sandbox-shell.js";
+import type { WarmPool } from "./pool.js";
 
 export { SandboxService } from "./sandbox-service.js";
 export type { ExecOptions, ListOptions, ReapAction, ReconcileReport } from "./sandbox-service.js";
@@ -21,6 +22,8 @@ export { FileService } from "./files.js";
 export { ProcessService } from "./processes.js";
 export type { EnvironmentInfo, PullProgress } from "./environments.js";
 export { AgentService } from "./agents.js";
+export { WarmPool, parseSpecKey, specKey } from "./pool.js";
+export type { PoolKeyStats, PoolSpec, PoolStats, ReleaseOptions } from "./pool.js";
 export type { AgentInfo, AgentManifest, AgentRun, AgentSource, RunAgentOptions } from "./agents.js";
 
 /** An open Warren: everything a front end needs. */
@@ -36,6 +39,8 @@ export interface Warren extends AsyncDisposable {
   readonly processes: ProcessService;
   /** Agent packages and their runs. */
   readonly agents: AgentService;
+  /** The warm pool every creation goes through (`pool.start()` keeps it filled). */
+  readonly pool: WarmPool;
   readonly log: Logger;
   /** What start-up reconcile and reap did. */
   readonly startup: { reconcile: ReconcileReport; reaped: ReapAction[] };
@@ -70,7 +75,15 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
   const processes = new ProcessService(shell, store, config.maxOutputBytes);
   // A background process that ended before its sandbox stops keeps its exit code and output.
   sandboxes.beforeStop.push((s) => processes.settle(s.id));
-  const agents = new AgentService({ config, store, sandboxes, files, log });
+  const pool = sandboxes.pool;
+  const agents = new AgentService({
+    config,
+    store,
+    sandboxes,
+    files,
+    log,
+    release: async (id, o) => void (await pool.release(id, o)),
+  });
   const startup = {
     reconcile: {
       lostCommands: [],
@@ -86,6 +99,7 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
     await agents.reconcile();
   }
   const close = (): void => {
+    void pool.stop();
     agents.close();
     store.close();
   };
@@ -98,9 +112,13 @@ export async function openWarren(o: OpenWarrenOptions): Promise<Warren> {
     files,
     processes,
     agents,
+    pool,
     log,
     startup,
     close,
-    [Symbol.asyncDispose]: async () => close(),
+    [Symbol.asyncDispose]: async () => {
+      await pool.stop();
+      close();
+    },
   };
 }

@@ -2,22 +2,13 @@
  * The sandbox service: the one place that holds sandbox logic. Every front end calls it; it talks
  * to drivers only through the contract and the registry, and persists everything in the store.
  */
-import { mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { WarrenConfig } from "../core/config.js";
 import type { ExecOutcome, ExecSpec, RuntimeConfig, RuntimeDriver, RuntimeInstance } from "../core/driver.js";
-import {
-  DriverUnavailableError,
-  InvalidStateError,
-  LimitExceededError,
-  NotFoundError,
-  NotSupportedError,
-  toWarrenError,
-} from "../core/errors.js";
+import { DriverUnavailableError, InvalidStateError, NotFoundError, toWarrenError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import {
   isSandboxId,
-  newSandboxId,
   validateArgv,
   validateEnv,
   validateSandboxPath,
@@ -28,7 +19,9 @@ import type { DriverRegistry } from "../core/registry.js";
 import type { SandboxRecord, Store } from "../core/store/index.js";
 import type { ExecResult, JournalEntry, Sandbox, SandboxState } from "../core/types.js";
 import type { Environments } from "./environments.js";
-import { resolveCreateOptions, type CreateOptions } from "./options.js";
+import type { CreateOptions } from "./options.js";
+import { WarmPool } from "./pool.js";
+import { runtimeConfigOf } from "./pool-spec.js";
 
 /** A command to run in a sandbox. */
 export interface ExecOptions {
@@ -87,7 +80,14 @@ export class SandboxService {
   private readonly self = selfIdentity();
   /** Called (inside the sandbox's lock) before a running sandbox is stopped or deleted. */
   readonly beforeStop: Array<(sandbox: Sandbox) => Promise<void>> = [];
-  constructor(private readonly deps: SandboxServiceDeps) {}
+  /** The warm pool every creation goes through. */
+  readonly pool: WarmPool;
+  constructor(private readonly deps: SandboxServiceDeps) {
+    this.pool = new WarmPool({
+      ...deps,
+      host: { delete: (id) => this.delete(id), beforeStop: this.beforeStop },
+    });
+  }
 
   /** Runs the beforeStop hooks (errors are logged: a stop must not fail because of them). */
   private async stopping(rec: SandboxRecord): Promise<void> {
@@ -139,17 +139,7 @@ export class SandboxService {
   }
 
   private runtimeConfig(rec: SandboxRecord, healthTimeoutMs = 10000): RuntimeConfig {
-    return {
-      workspaceDir: rec.workspaceDir,
-      environment: this.deps.environments.resolve(rec.environment),
-      hostname: rec.name.slice(0, 63),
-      env: rec.env,
-      vcpuCount: rec.resources.vcpuCount,
-      memoryMiB: rec.resources.memoryMiB,
-      pidsMax: rec.resources.pidsMax,
-      network: rec.network,
-      healthTimeoutMs,
-    };
+    return runtimeConfigOf(rec, this.deps.environments, healthTimeoutMs);
   }
 
   private instanceOf(rec: SandboxRecord): Promise<RuntimeInstance> {
@@ -161,99 +151,14 @@ export class SandboxService {
   }
 
   /**
-   * Creates and starts a sandbox.
+   * Creates and starts a sandbox, through the warm pool (pool.ts): a started instance of the same
+   * spec when one is ready, else a new one — one path either way.
    * @throws InvalidArgumentError, NotFoundError (driver/environment), DriverUnavailableError,
    *   NotSupportedError, AlreadyExistsError, LimitExceededError; a failed start leaves the
    *   sandbox `failed` with `lastError` and throws the cause.
    */
   async create(options: CreateOptions = {}): Promise<Sandbox> {
-    const { config, store, registry, environments, log } = this.deps;
-    const o = resolveCreateOptions(options, config);
-    const factory = registry.factoryOf(o.driver);
-    if (factory.requiresOptIn && !o.allowHost) {
-      throw new DriverUnavailableError(
-        `the ${o.driver} driver gives no isolation and is refused by default`,
-        {
-          hint: "pass --allow-host (SDK: allowHost: true) if you accept running commands directly on this host",
-        },
-      );
-    }
-    const driver = registry.get(o.driver);
-    const envRef = environments.resolve(o.environment);
-    if (envRef.rootfsPath !== null && !driver.capabilities.rootfsEnvironments) {
-      throw new NotSupportedError(`the ${o.driver} driver cannot run environment "${o.environment}"`, {
-        hint: "use --env host or another driver",
-      });
-    }
-    const network =
-      o.network ??
-      (driver.capabilities.networkPolicies.includes("none")
-        ? "none"
-        : driver.capabilities.networkPolicies[0]);
-    if (!driver.capabilities.networkPolicies.includes(network)) {
-      throw new NotSupportedError(`the ${o.driver} driver cannot enforce network policy "${network}"`, {
-        hint: `supported: ${driver.capabilities.networkPolicies.join(", ")}`,
-      });
-    }
-    const id = newSandboxId();
-    const now = new Date().toISOString();
-    const sandbox: Sandbox = {
-      id,
-      name: o.name ?? id,
-      driver: o.driver,
-      environment: o.environment,
-      state: "creating",
-      isolation: driver.capabilities.isolation,
-      resources: o.resources,
-      network,
-      labels: o.labels,
-      env: o.env,
-      ttlSeconds: o.ttlSeconds,
-      onTimeout: o.onTimeout,
-      workspaceDir: join(config.stateDir, "workspaces", id),
-      createdAt: now,
-      updatedAt: now,
-      startedAt: null,
-      expiresAt: null,
-      lastError: null,
-    };
-    store.transaction(() => {
-      const active = store.sandboxes.countActive();
-      if (active >= config.maxActiveSandboxes) {
-        throw new LimitExceededError(
-          `${active} sandboxes are active, the most allowed is ${config.maxActiveSandboxes}`,
-          {
-            hint: "stop or remove sandboxes (`warren ls`), or raise WARREN_MAX_SANDBOXES",
-          },
-        );
-      }
-      store.sandboxes.insert(sandbox, this.self);
-    });
-    log.debug("sandbox creating", { sandboxId: id, driver: o.driver });
-    mkdirSync(sandbox.workspaceDir, { recursive: true, mode: 0o755 });
-    const rec = store.sandboxes.get(id)!;
-    let instance: RuntimeInstance | null = null;
-    try {
-      instance = await driver.createInstance(id, this.runtimeConfig(rec, o.healthTimeoutMs));
-      await instance.start({ timeoutMs: o.healthTimeoutMs });
-      const started = Date.now();
-      const updated = store.sandboxes.update(id, {
-        state: "running",
-        driverState: instance.persistedState(),
-        startedAt: started,
-        expiresAt: started + o.ttlSeconds * 1000,
-        owner: null,
-      })!;
-      log.info("sandbox running", { sandboxId: id, driver: o.driver });
-      return stripInternal(updated);
-    } catch (err) {
-      const e = toWarrenError(err);
-      await instance?.destroy().catch(() => undefined);
-      rmSync(sandbox.workspaceDir, { recursive: true, force: true });
-      store.sandboxes.update(id, { state: "failed", lastError: e.message, owner: null });
-      log.warn("sandbox failed to start", { sandboxId: id, driver: o.driver, error: e.message });
-      throw e;
-    }
+    return stripInternal(await this.pool.checkout(options));
   }
 
   /** Starts a stopped (or failed) sandbox again; a running one is left as it is. */
@@ -518,6 +423,10 @@ export class SandboxService {
         }
       }
     }
+    // Pooled instances are kept (dead ones go), with sandboxes that went live meanwhile.
+    const pooled = await this.pool.reconcile();
+    report.removedResources.push(...pooled.removed);
+    for (const [driver, ids] of pooled.keep) for (const id of ids) keepFor(driver).add(id);
     for (const factory of registry.factoriesList()) {
       try {
         const r = await registry

@@ -6,6 +6,7 @@
  * sandbox table happens in one transaction, so a reader of both always sees it in one of them.
  */
 import type { PersistedState } from "../driver.js";
+import { AlreadyExistsError } from "../errors.js";
 import type { ProcessIdentity } from "../proc.js";
 import type { NetworkPolicy, Resources } from "../types.js";
 import type { Db } from "./database.js";
@@ -193,7 +194,7 @@ export class PoolTable {
   /**
    * Gives a checked-in instance's `deleted` sandbox row to a new sandbox: new name, labels, env
    * and TTL, state `creating` owned by `owner`. Call inside the claiming transaction.
-   * @throws the store's unique-name error (as SQLITE_CONSTRAINT_UNIQUE) when the name is taken
+   * @throws AlreadyExistsError when a live sandbox has the name
    */
   reviveSandbox(
     id: string,
@@ -207,14 +208,14 @@ export class PoolTable {
     owner: ProcessIdentity,
   ): void {
     const now = Date.now();
-    this.db
-      .prepare(
-        `UPDATE sandboxes SET name = @name, labels = @labels, env = @env, ttl_seconds = @ttl,
+    const update = this.db.prepare(
+      `UPDATE sandboxes SET name = @name, labels = @labels, env = @env, ttl_seconds = @ttl,
            on_timeout = @onTimeout, state = 'creating', owner_pid = @pid, owner_start = @start,
            created_at = @now, updated_at = @now, started_at = NULL, expires_at = NULL, last_error = NULL
          WHERE id = @id AND state = 'deleted'`,
-      )
-      .run({
+    );
+    try {
+      update.run({
         id,
         name: s.name,
         labels: JSON.stringify(s.labels),
@@ -225,6 +226,15 @@ export class PoolTable {
         start: owner.startTime,
         now,
       });
+    } catch (err) {
+      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") {
+        throw new AlreadyExistsError(`a sandbox named "${s.name}" already exists`, {
+          hint: `pick another --name, or remove the old one with \`warren rm ${s.name}\``,
+          details: { name: s.name },
+        });
+      }
+      throw err;
+    }
   }
 
   /** Adds `n` to one counter of a key. */
@@ -239,6 +249,10 @@ export class PoolTable {
 
   /** Records one refill's duration (keeps the latest REFILL_SAMPLES). */
   recordRefill(specKey: string, ms: number): void {
+    this.db.transaction(() => this.addRefill(specKey, ms)).immediate();
+  }
+
+  private addRefill(specKey: string, ms: number): void {
     this.bump(specKey, "refills");
     const row = this.db.prepare(`SELECT refill_ms FROM pool_counters WHERE spec_key = ?`).get(specKey) as {
       refill_ms: string;
