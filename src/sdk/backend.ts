@@ -10,6 +10,7 @@ import type {
   CreateOptions,
   EnvironmentInfo,
   ListOptions,
+  PoolStats,
   PullProgress,
   ReapAction,
 } from "../service/index.js";
@@ -145,6 +146,8 @@ export interface Backend extends AsyncDisposable {
   removeEnvironment(name: string): Promise<EnvironmentInfo>;
 
   drivers(): Promise<DriverReport[]>;
+  /** The warm pool: what is ready per spec key, hits and misses, refill times. */
+  pool(): Promise<PoolStats>;
 
   /** Adds an agent package (a directory on the caller's host, or a tar of one); replaces its old version. */
   addAgent(source: AgentSource): Promise<AgentInfo>;

@@ -181,6 +181,10 @@ export class LocalBackend implements Backend {
     return rows;
   }
 
+  async pool() {
+    return this.warren.pool.stats();
+  }
+
   addAgent(source: AgentSource) {
     return this.warren.agents.add(source);
   }

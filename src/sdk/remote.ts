@@ -29,6 +29,7 @@ import type {
   CreateOptions,
   EnvironmentInfo,
   ListOptions,
+  PoolStats,
   PullProgress,
   ReapAction,
 } from "../service/index.js";
@@ -409,6 +410,9 @@ export class RemoteBackend implements Backend {
 
   drivers(): Promise<DriverReport[]> {
     return this.json("GET", "/v1/drivers");
+  }
+  pool(): Promise<PoolStats> {
+    return this.json("GET", "/v1/pool");
   }
 
   /** A directory is read and checked here, then sent as a tar archive. */
