@@ -28,6 +28,7 @@ import { execRoutes } from "./routes/exec.js";
 import { fileRoutes } from "./routes/files.js";
 import { healthRoutes } from "./routes/health.js";
 import { journalRoutes } from "./routes/journal.js";
+import { poolRoutes } from "./routes/pool.js";
 import { processRoutes } from "./routes/processes.js";
 import { sandboxRoutes } from "./routes/sandboxes.js";
 
@@ -128,6 +129,7 @@ export async function buildServer(o: ServerOptions): Promise<WarrenServer> {
     environmentRoutes,
     driverRoutes,
     agentRoutes,
+    poolRoutes,
   ]) {
     routes(api, context);
   }
