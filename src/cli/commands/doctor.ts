@@ -13,12 +13,14 @@ export function doctorCommand(): Command {
       const info = await w.info();
       const chosen = planBackend();
       const rows = (await w.drivers()).map((d) => ({ ...d, isolation: d.capabilities.isolation }));
+      const pool = await w.pool();
       const report = {
         backend: info.kind,
         backendSource: chosen.source,
         [info.kind === "local" ? "stateDir" : "url"]: info.location,
         defaultDriver: info.defaultDriver,
         drivers: rows,
+        pool,
       };
       if (f.json) return printJson(report);
       const where = info.kind === "local" ? `state dir: ${info.location}` : `server: ${info.location}`;
@@ -29,6 +31,12 @@ export function doctorCommand(): Command {
         const mark = r.usable ? "ok " : "NO ";
         process.stdout.write(`${mark} ${r.driver.padEnd(6)} ${r.description}\n     ${r.reason}\n`);
         if (r.hint) process.stdout.write(`     fix: ${r.hint}\n`);
+      }
+      for (const k of pool.keys.filter((k) => k.target || k.ready || k.hits)) {
+        const refill = k.refillMs.p50 === null ? "" : `, refill p50 ${k.refillMs.p50} ms`;
+        process.stdout.write(
+          `pool ${k.key}: ${k.ready} ready${k.target ? ` of ${k.target}` : ""}, ${k.hits} hits, ${k.misses} misses${refill}\n`,
+        );
       }
       const def = rows.find((r) => r.default);
       return def && !def.usable ? 1 : 0;
