@@ -22,7 +22,7 @@ export { FileService } from "./files.js";
 export { ProcessService } from "./processes.js";
 export type { EnvironmentInfo, PullProgress } from "./environments.js";
 export { AgentService } from "./agents.js";
-export { WarmPool, parseSpecKey, specKey } from "./pool.js";
+export { WarmPool, parsePrewarm, parseSpecKey, specKey } from "./pool.js";
 export type { PoolKeyStats, PoolSpec, PoolStats, ReleaseOptions } from "./pool.js";
 export type { AgentInfo, AgentManifest, AgentRun, AgentSource, RunAgentOptions } from "./agents.js";
 

@@ -119,3 +119,24 @@ export function runtimeConfigOf(
     healthTimeoutMs,
   };
 }
+
+/**
+ * Prewarm counts from `--prewarm` values: `N` (the default spec, i.e. `defaultDriver` with the
+ * default environment and resources) or `KEY=N`; a later value for the same key wins.
+ * @throws InvalidArgumentError for a malformed value
+ */
+export function parsePrewarm(values: string[], defaultDriver: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) {
+    const m = /^(?:(.+)=)?(\d+)$/.exec(v);
+    if (!m || Number(m[2]) > 1000) {
+      throw new InvalidArgumentError(`--prewarm ${v}: expected N or KEY=N (N up to 1000)`, {
+        hint: "e.g. --prewarm 4, or --prewarm bwrap/host,memory=1024=2",
+      });
+    }
+    const key = m[1] ?? defaultDriver;
+    parseSpecKey(key);
+    out[key] = Number(m[2]);
+  }
+  return out;
+}

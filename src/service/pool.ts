@@ -32,7 +32,7 @@ import { parseSpecKey, resolveSpec, runtimeConfigOf, specKey, type ResolvedSpec 
 import { poolStats, type PoolStats } from "./pool-stats.js";
 
 export type { PoolStats, PoolKeyStats } from "./pool-stats.js";
-export { parseSpecKey, specKey, type PoolSpec } from "./pool-spec.js";
+export { parsePrewarm, parseSpecKey, specKey, type PoolSpec } from "./pool-spec.js";
 
 /** What the pool calls back into the sandbox service for. */
 export interface PoolHost {

@@ -11,6 +11,7 @@ import { isLoopbackHost, resolveServerToken } from "../../server/auth.js";
 import { buildServer, DEFAULT_HOST, DEFAULT_PORT, type ServerPlugin } from "../../server/app.js";
 import type { LocalBackend } from "../../sdk/local.js";
 import { openLocalBackend } from "../../sdk/local.js";
+import { parsePrewarm } from "../../service/index.js";
 import { int } from "../context.js";
 import { printError } from "../render.js";
 
@@ -22,6 +23,7 @@ interface ServeFlags {
   reapInterval: number;
   drainTimeout: number;
   printToken?: boolean;
+  prewarm: string[];
 }
 
 /** Extra routes mounted behind the API's auth (e.g. the MCP endpoint at /mcp). */
@@ -56,6 +58,12 @@ export function serveCommand(): Command {
       10,
     )
     .option("--print-token", "also print the token itself")
+    .option(
+      "--prewarm <N|KEY=N>",
+      "keep N started sandboxes ready for creates (KEY: DRIVER[/ENV][,memory=MiB,...]; default spec without KEY); repeatable, over the config file's pool.prewarm",
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .action(async (f: ServeFlags) => {
       try {
         await serve(f);
@@ -88,6 +96,8 @@ async function serve(f: ServeFlags): Promise<void> {
   const backend: LocalBackend = await openLocalBackend();
   try {
     const { config, log } = backend.warren;
+    // The warm pool is kept while the server runs, and drained when it stops.
+    backend.warren.pool.start(parsePrewarm(f.prewarm, config.defaultDriver));
     const token = resolveServerToken({ stateDir: config.stateDir, tokenFile: f.tokenFile });
     const server = await buildServer({
       backend,
@@ -101,6 +111,8 @@ async function serve(f: ServeFlags): Promise<void> {
     const url = await server.listen();
     const out = (line: string): boolean => process.stdout.write(`warren serve: ${line}\n`);
     out(`listening on ${url} (state: ${config.stateDir})`);
+    for (const k of (await backend.pool()).keys.filter((k) => k.target > 0))
+      out(`pool: keeping ${k.target} ready for ${k.key}`);
     if (token.source === "env") out("token: the value of WARREN_API_KEY");
     else out(`token: in ${token.path}${token.created ? " (new)" : ""}`);
     if (f.printToken) out(`token value: ${token.token}`);
@@ -130,8 +142,11 @@ async function serve(f: ServeFlags): Promise<void> {
     if (reaper) clearInterval(reaper);
     await reaping;
     await server.close();
+    const drained = await backend.warren.pool.drain();
+    if (drained) out(`pool: ${drained} idle instances destroyed`);
     out("stopped");
   } finally {
+    await backend.warren.pool.drain().catch(() => 0);
     await backend.close();
   }
 }
