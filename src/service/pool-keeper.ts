@@ -98,8 +98,13 @@ export class PoolKeeper {
     await this.ticking;
   }
 
-  /** Runs a tick soon, unless one is under way. */
-  wake(): void {
+  /** Runs a tick (after `delayMs`) if the keeper runs here, unless one is under way. */
+  wake(delayMs = 0): void {
+    if (!this.running) return;
+    if (delayMs > 0) {
+      setTimeout(() => this.wake(), delayMs).unref();
+      return;
+    }
     if (this.closed || this.ticking) return;
     void this.tick().catch((err) => this.ctx.log.warn("pool tick failed", { error: String(err) }));
   }

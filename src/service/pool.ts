@@ -57,6 +57,9 @@ export interface WarmPoolDeps extends PoolContext {
   timing?: Partial<KeeperTiming>;
 }
 
+/** How long after a hit the keeper refills. */
+const REFILL_DELAY_MS = 100;
+
 const strip = (r: SandboxRecord): Sandbox => {
   const { driverState: _d, owner: _o, ...rest } = r;
   return rest;
@@ -102,7 +105,8 @@ export class WarmPool {
           emptyWorkspace(rec.workspaceDir);
           instance = null;
         }
-        this.keeper.wake();
+        // Refill once the caller's first command is likely done, not competing with it.
+        this.keeper.wake(REFILL_DELAY_MS);
       }
       if (!instance) {
         mkdirSync(rec.workspaceDir, { recursive: true, mode: 0o755 });
