@@ -103,6 +103,7 @@ async function serve(name: string, f: { socket?: string; stateDir?: string }): P
     answerBootstrap({ protocolVersion: PROTOCOL_VERSION, error: { code: e.code, message: e.message } });
     process.stderr.write(`error: ${e.message}\n`);
     process.exitCode = 2;
+    process.stdin.destroy();
   }
 }
 

@@ -74,6 +74,8 @@ interface Connection {
   client: grpc.Client;
   endpoint: DriverEndpoint;
   info: HandshakeInfo;
+  /** The channel failed (e.g. the driver restarted): make a new one before the next call. */
+  broken: boolean;
 }
 
 /** How long connecting and the handshake may take. */
@@ -119,9 +121,12 @@ export class ExternalDriver implements RuntimeDriver {
   /** The live connection, made (or remade, if the process died) as needed. */
   private async connection(): Promise<Connection> {
     const existing = await this.current?.catch(() => null);
-    if (existing && existing.endpoint.lost() === null) return existing;
+    if (existing && !existing.broken && existing.endpoint.lost() === null) return existing;
     if (existing) existing.client.close();
-    const next = this.open();
+    // A broken channel to a process that still runs (a socket driver restarted by its owner) is
+    // replaced by a fresh one to the same endpoint; a dead spawned process is spawned anew.
+    const reuse = existing && existing.endpoint.lost() === null ? existing.endpoint : null;
+    const next = this.open(reuse);
     this.current = next;
     next.catch(() => {
       if (this.current === next) this.current = null;
@@ -129,16 +134,21 @@ export class ExternalDriver implements RuntimeDriver {
     return next;
   }
 
-  private async open(): Promise<Connection> {
+  private async open(reuse: DriverEndpoint | null): Promise<Connection> {
     const { stateDir, logLevel = "warn" } = this.options;
     const hello: BootstrapHello = { protocolVersion: PROTOCOL_VERSION, stateDir, logLevel };
-    const endpoint = await this.options.connect(hello);
+    const endpoint = reuse ?? (await this.options.connect(hello));
     const client = new grpc.Client(
       `unix:${endpoint.socket}`,
       grpc.credentials.createInsecure(),
       GRPC_OPTIONS,
     );
-    const conn: Connection = { client, endpoint, info: { driverName: "", capabilities: this.caps!, pid: 0 } };
+    const conn: Connection = {
+      client,
+      endpoint,
+      info: { driverName: "", capabilities: this.caps!, pid: 0 },
+      broken: false,
+    };
     try {
       const hs = await this.unaryOn<{
         protocolVersion: number;
@@ -275,6 +285,7 @@ export class ExternalDriver implements RuntimeDriver {
       // The exit of a spawned driver may be reported a moment after its connection broke.
       lost = await c.endpoint.waitLost(500);
       if (lost) await this.drop(c);
+      else if (err.code === grpc.status.UNAVAILABLE) c.broken = true;
     }
     return errorFromStatus(err, { driver: this.name, method, lost });
   }
