@@ -427,11 +427,12 @@ export class SandboxService {
     const pooled = await this.pool.reconcile();
     report.removedResources.push(...pooled.removed);
     for (const [driver, ids] of pooled.keep) for (const id of ids) keepFor(driver).add(id);
+    // Every driver keeps every live sandbox: drivers may share resources (bwrap in-process and
+    // out-of-process use one cgroup scope), and sandbox ids are unique across drivers.
+    const keepAll = new Set([...keep.values()].flatMap((ids) => [...ids]));
     for (const factory of registry.factoriesList()) {
       try {
-        const r = await registry
-          .get(factory.name)
-          .cleanupStaleResources({ keepSandboxIds: keepFor(factory.name) });
+        const r = await registry.get(factory.name).cleanupStaleResources({ keepSandboxIds: keepAll });
         report.removedResources.push(...r.removed);
       } catch (err) {
         log.debug("cleanup skipped", { driver: factory.name, error: String(err) });
