@@ -12,7 +12,12 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { DriverUnavailableError, NotSupportedError } from "../../src/core/errors.js";
-import { builtinDriverCommand, createExternalDriver } from "../../src/drivers/external/driver.js";
+import {
+  builtinDriverCommand,
+  createExternalDriver,
+  type ExternalDriver,
+} from "../../src/drivers/external/driver.js";
+import { openWarren } from "../../src/service/index.js";
 import { readLine, spawnDriver } from "../../src/protocol/v1/bootstrap.js";
 import { capabilitiesToWire, driverService, probeToWire } from "../../src/protocol/v1/wire.js";
 import { CLI, cli, cliEnv, cliJson } from "../helpers/cli.js";
@@ -268,6 +273,34 @@ describe(`driver protocol: a crashing driver (${crashDriver} out-of-process)`, (
         await stopProcess(server);
       }
       assert.deepEqual(leakedCgroups(stateDir), []);
+    },
+  );
+});
+
+describe("driver protocol: bwrap in-process and out-of-process on one state dir", () => {
+  it(
+    "reconcile in another process keeps the out-of-process driver's sandboxes",
+    { skip: bwrapSkip },
+    async () => {
+      const t = await externalWarren("bwrap-oop", { builtin: "bwrap" });
+      try {
+        const s = await t.warren.sandboxes.create({ driver: "bwrap-oop" });
+        const other = await openWarren({
+          config: { logLevel: "silent", stateDir: t.stateDir },
+          env: { HOME: t.stateDir },
+          registry: createBuiltinRegistry,
+        });
+        try {
+          assert.deepEqual(other.startup.reconcile.removedResources, []);
+          assert.equal(other.sandboxes.status(s.id).state, "running");
+        } finally {
+          await (other.registry.get("bwrap-oop") as ExternalDriver).close();
+          other.close();
+        }
+        assert.equal((await t.warren.sandboxes.exec(s.id, { argv: ["echo", "alive"] })).stdout, "alive\n");
+      } finally {
+        await t.dispose();
+      }
     },
   );
 });
