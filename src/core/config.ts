@@ -23,7 +23,8 @@ export interface PoolConfig {
 }
 
 /** Syntax of a pool spec key; pool-spec.ts parses it. */
-export const POOL_KEY_PATTERN = /^[a-z][a-z0-9-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?(,(cpus|memory|pids|network)=[a-z0-9]+)*$/;
+export const POOL_KEY_PATTERN =
+  /^[a-z][a-z0-9-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?(,(cpus|memory|pids|network)=[a-z0-9]+)*$/;
 
 /** Resolved configuration. */
 export interface WarrenConfig {
@@ -55,7 +56,10 @@ export interface WarrenConfig {
 
 const poolSchema = z
   .object({
-    prewarm: z.record(z.string().regex(POOL_KEY_PATTERN, "not a pool spec key"), z.number().int().min(0).max(1000)),
+    prewarm: z.record(
+      z.string().regex(POOL_KEY_PATTERN, "not a pool spec key"),
+      z.number().int().min(0).max(1000),
+    ),
     maxInstances: z.number().int().min(0).max(10000),
     idleTimeoutSeconds: z.number().int().min(1).max(86400),
   })
