@@ -166,15 +166,17 @@ export class ExternalDriver implements RuntimeDriver {
       client.close();
       await endpoint.close();
       const e = toWarrenError(err);
-      if (e.code !== "DRIVER_UNAVAILABLE") throw e;
-      throw new DriverUnavailableError(
-        `driver ${this.name} is not reachable at ${endpoint.socket}: ${e.message}`,
-        {
-          hint: e.hint ?? "check that the driver process runs and serves that socket",
-          details: { driver: this.name, socket: endpoint.socket },
-          cause: err,
-        },
+      // A version mismatch or an error the driver sent stays as it is; a transport failure says where.
+      if (e.code !== "DRIVER_UNAVAILABLE" || !e.details?.grpcStatus) throw e;
+      const why = ((e.cause as { details?: string } | undefined)?.details ?? e.message).replace(
+        /\s*Resolution note:\s*$/,
+        "",
       );
+      throw new DriverUnavailableError(`driver ${this.name} is not reachable at ${endpoint.socket}: ${why}`, {
+        hint: "check that the driver process runs and serves that socket (`warren driver ls` shows where)",
+        details: { driver: this.name, socket: endpoint.socket },
+        cause: err,
+      });
     }
     this.caps = conn.info.capabilities;
     this.options.onHandshake?.(conn.info);
