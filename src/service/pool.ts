@@ -90,6 +90,7 @@ export class WarmPool {
     const { store, environments, log } = this.deps;
     const r = resolveSpec(options, this.deps);
     const { rec, pooled } = this.claim(r);
+    log.debug("sandbox creating", { sandboxId: rec.id, driver: rec.driver, pooled: pooled !== null });
     const { healthTimeoutMs } = r.options;
     const config = runtimeConfigOf(rec, environments, healthTimeoutMs);
     let instance: RuntimeInstance | null = null;
